@@ -1,0 +1,144 @@
+"""What an importer produces: a parsed source, before any image is decoded.
+
+Each format's importer only reads its log and says where the frames are (`ImageFiles` or
+`VideoFrames`) and what the signals are; `write.py` does the checking, decoding, resizing,
+segmenting and atomic writing for all of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from timesteer.data.manifest import Steering
+from timesteer.errors import InputError
+
+
+@dataclass
+class ImageFiles:
+    """One image file per frame, in frame order."""
+
+    paths: list[Path]
+
+
+@dataclass
+class VideoFrames:
+    """Frames `indexes` (ascending, in display order) of the video at `path`."""
+
+    path: Path
+    indexes: np.ndarray
+
+
+FrameSource = ImageFiles | VideoFrames
+
+
+@dataclass
+class CameraSource:
+    name: str
+    frames: FrameSource
+    side: str | None = None
+
+
+@dataclass
+class ParsedSource:
+    format: str
+    path: Path
+    log_path: Path
+    rows: np.ndarray  # log line number of each frame, for error messages
+    timestamps_s: np.ndarray
+    signals: dict[str, np.ndarray]  # at least "steering"; optional speed, throttle, brake, torque
+    steering: Steering
+    cameras: list[CameraSource]
+    forced_breaks: np.ndarray | None = None  # frame indexes where a new segment must start
+    details: dict[str, Any] = field(default_factory=dict)
+    row_files: list[Path] | None = None  # per-frame log file, when the log spans several files
+
+    def __len__(self) -> int:
+        return len(self.timestamps_s)
+
+    def locate(self, i: int) -> tuple[Path, int]:
+        """(log file, line) that describes frame i."""
+        path = self.row_files[i] if self.row_files is not None else self.log_path
+        return path, int(self.rows[i])
+
+
+@dataclass
+class CsvRow:
+    line: int
+    values: list[str]
+
+
+def read_csv(path: Path, *, what: str) -> list[CsvRow]:
+    """All non-blank rows of a CSV with their 1-based line numbers; errors name the file."""
+    if not path.is_file():
+        raise InputError(path, f"{what} not found")
+    rows: list[CsvRow] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            for values in reader:
+                if values and any(v.strip() for v in values):
+                    rows.append(CsvRow(reader.line_num, [v.strip() for v in values]))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"could not read {what} as CSV ({exc})") from exc
+    return rows
+
+
+def header_index(path: Path, header: CsvRow, required: list[str]) -> dict[str, int]:
+    """Map of column name -> position, raising for a missing required column."""
+    names = [h.strip().lower() for h in header.values]
+    index = {name: i for i, name in enumerate(names)}
+    for name in required:
+        if name not in index:
+            raise InputError(path, f"missing column {name!r}: expected columns {', '.join(required)}, "
+                                   f"found {', '.join(names)}", row=header.line)
+    return index
+
+
+def number(path: Path, row: CsvRow, position: int, column: str, *, finite: bool = True) -> float:
+    """The float in `row` at `position`, or an InputError naming file, line and column."""
+    if position >= len(row.values):
+        raise InputError(path, f"missing column {column!r} (row has {len(row.values)} values)", row=row.line)
+    text = row.values[position]
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(path, f"column {column!r}: expected a number, got {text!r}", row=row.line) from None
+    if finite and not math.isfinite(value):
+        raise InputError(path, f"column {column!r}: expected a finite number, got {text!r}", row=row.line)
+    return value
+
+
+def require_rows(path: Path, rows: list[CsvRow], what: str) -> None:
+    if not rows:
+        raise InputError(path, f"empty log: expected at least one row of {what}")
+
+
+Locate = Callable[[int], tuple[Path, int]]
+
+
+def lines_of(path: Path, rows: np.ndarray) -> Locate:
+    return lambda i: (path, int(rows[i]))
+
+
+def check_time_order(timestamps_s: np.ndarray, locate: Locate) -> None:
+    """Timestamps must never go backwards; name the first line where they do."""
+    back = np.flatnonzero(np.diff(timestamps_s) < 0)
+    if len(back):
+        i = int(back[0]) + 1
+        path, line = locate(i)
+        raise InputError(path, f"timestamp goes backwards: {timestamps_s[i]:.6f} s after "
+                               f"{timestamps_s[i - 1]:.6f} s on the previous row; expected time order", row=line)
+
+
+def check_finite(name: str, values: np.ndarray, locate: Locate) -> None:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        path, line = locate(int(bad[0]))
+        raise InputError(path, f"{name} is {values[bad[0]]}: expected a finite number", row=line)

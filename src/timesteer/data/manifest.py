@@ -1,0 +1,143 @@
+"""The manifest: the JSON file that makes a recording directory self-describing.
+
+A recording directory holds
+- `manifest.json`  this file: format version, source, frame size, rate, steering unit, cameras, segments;
+- `signals.csv`    one row per frame: `timestamp_s`, `steering`, `segment` and, when the source has them,
+                   `speed`, `throttle`, `brake`, `torque`;
+- `frames.npy`     uint8 array (N, H, W, C) of the primary camera, opened with memory mapping;
+- `frames_<camera>.npy` for extra aligned cameras (e.g. Udacity's left and right views).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from timesteer.config import from_dict, to_dict
+from timesteer.errors import ConfigError, InputError
+
+FORMAT_NAME = "timesteer.recording"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+SIGNALS_FILE = "signals.csv"
+
+SteeringUnit = Literal["rad", "deg_wheel", "normalized"]
+
+
+@dataclass
+class Steering:
+    """What the `steering` column means. Positive steers right (Udacity, DeepTesla, CarRacing)."""
+
+    unit: SteeringUnit = "rad"
+    # Multiply a value by this to get radians of road-wheel angle, when known
+    # (Udacity simulator: 1.0 is 25 degrees; a car's wheel degrees need its steering ratio).
+    to_rad: float | None = 1.0
+    note: str = ""
+
+
+@dataclass
+class Camera:
+    name: str
+    file: str
+    # Steering correction a model should add when it sees this camera instead of the primary one,
+    # in the recording's steering unit (None: not a side camera). Set at training time, not here.
+    side: Literal["center", "left", "right"] | None = None
+
+
+@dataclass
+class Segment:
+    """A contiguous run of frames [start, stop) with no time gap above the import threshold."""
+
+    start: int
+    stop: int
+    start_time_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class FrameGeometry:
+    height: int
+    width: int
+    channels: int = 3
+    # How the stored frames were made from the source's: crop rows in source pixels, then resize.
+    source_height: int = 0
+    source_width: int = 0
+    crop_top: int = 0
+    crop_bottom: int = 0
+
+
+@dataclass
+class Source:
+    format: str
+    path: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    source: Source
+    frame: FrameGeometry
+    fps: float
+    steering: Steering
+    cameras: list[Camera]
+    segments: list[Segment]
+    frames: int
+    signals: list[str]
+    created_at: str = ""
+    gap_threshold_s: float = 0.0
+    format: str = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    timesteer_version: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.duration_s for s in self.segments)
+
+    def camera(self, name: str | None = None) -> Camera:
+        if name is None:
+            return self.cameras[0]
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise ConfigError(f"camera {name!r} is not in this recording (it has {[c.name for c in self.cameras]})")
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), indent=2) + "\n"
+
+    def validate(self, where: str | Path) -> None:
+        if self.format != FORMAT_NAME:
+            raise InputError(where, f"not a timesteer recording manifest (format {self.format!r})")
+        if self.format_version > FORMAT_VERSION:
+            raise InputError(where, f"format version {self.format_version} is newer than this timesteer "
+                                    f"understands ({FORMAT_VERSION}); upgrade timesteer")
+        if not self.cameras:
+            raise InputError(where, "expected at least one camera")
+        covered = sum(s.frames for s in self.segments)
+        if covered != self.frames:
+            raise InputError(where, f"segments cover {covered} frames but the recording has {self.frames}")
+        if not (self.fps > 0 and math.isfinite(self.fps)):
+            raise InputError(where, f"expected a positive frame rate, got {self.fps}")
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise InputError(path, "no manifest here: expected a recording directory made by `timesteer import` "
+                               "or `timesteer record-sim`")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"expected a JSON manifest, could not read it ({exc})") from exc
+    try:
+        manifest = from_dict(Manifest, data, where="manifest")
+    except ConfigError as exc:
+        raise InputError(path, str(exc)) from exc
+    manifest.validate(path)
+    return manifest

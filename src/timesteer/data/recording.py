@@ -1,0 +1,94 @@
+"""Open a recording directory: manifest, per-frame signals, and memory-mapped frames.
+
+    rec = Recording.open("REC")
+    rec.frames            # np.memmap uint8 (N, H, W, C), nothing decoded, nothing loaded up front
+    rec.steering          # float64 (N,), in rec.manifest.steering.unit
+    rec.signals["speed"]  # any other column of signals.csv
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from timesteer.data.manifest import SIGNALS_FILE, Manifest, Segment, read_manifest
+from timesteer.errors import InputError
+
+
+@dataclass
+class Recording:
+    path: Path
+    manifest: Manifest
+    signals: dict[str, np.ndarray]
+    _frames: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Recording:
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(path, "recording not found: expected a directory made by `timesteer import`")
+        manifest = read_manifest(path)
+        signals = read_signals(path / SIGNALS_FILE, manifest.frames)
+        for required in ("timestamp_s", "steering"):
+            if required not in signals:
+                raise InputError(path / SIGNALS_FILE, f"missing column {required!r}")
+        return cls(path=path, manifest=manifest, signals=signals)
+
+    def __len__(self) -> int:
+        return self.manifest.frames
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Primary camera frames, uint8 (N, H, W, C), memory-mapped."""
+        return self.camera_frames(None)
+
+    def camera_frames(self, camera: str | None) -> np.ndarray:
+        cam = self.manifest.camera(camera)
+        if cam.name not in self._frames:
+            file = self.path / cam.file
+            try:
+                array = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise InputError(file, f"could not open the frame array ({exc})") from exc
+            g = self.manifest.frame
+            expected = (self.manifest.frames, g.height, g.width, g.channels)
+            if array.shape != expected or array.dtype != np.uint8:
+                raise InputError(file, f"expected uint8 frames of shape {expected}, found {array.dtype} {array.shape}")
+            self._frames[cam.name] = array
+        return self._frames[cam.name]
+
+    @property
+    def steering(self) -> np.ndarray:
+        return self.signals["steering"]
+
+    @property
+    def timestamps_s(self) -> np.ndarray:
+        return self.signals["timestamp_s"]
+
+    @property
+    def segments(self) -> list[Segment]:
+        return self.manifest.segments
+
+    def has_signal(self, name: str) -> bool:
+        return name in self.signals
+
+
+def read_signals(path: Path, expected_rows: int) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise InputError(path, "signals table not found")
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(path, f"expected numeric columns {header} ({exc})") from exc
+    if expected_rows == 0:
+        table = np.zeros((0, len(header)))
+    if table.shape != (expected_rows, len(header)):
+        raise InputError(path, f"expected {expected_rows} rows of {len(header)} columns, found {table.shape}")
+    signals = {name: table[:, i].copy() for i, name in enumerate(header)}
+    if "segment" in signals:
+        signals["segment"] = signals["segment"].astype(np.int64)
+    return signals

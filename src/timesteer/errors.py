@@ -1,0 +1,33 @@
+"""Errors a user can act on: they name the file, the row or frame, and what was expected.
+
+The command line prints a `TimesteerError` as one line and exits with status 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TimesteerError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+
+class InputError(TimesteerError):
+    """Bad input data: a file, row, frame or value that is not what was expected."""
+
+    def __init__(self, path: str | Path | None, message: str, *, row: int | None = None,
+                 frame: int | None = None) -> None:
+        where = str(path) if path is not None else ""
+        if row is not None:
+            where += f", line {row}"
+        if frame is not None:
+            where += f", frame {frame}"
+        self.path = path
+        self.row = row
+        self.frame = frame
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigError(TimesteerError):
+    """A configuration key that is unknown or holds a value of the wrong type."""
