@@ -59,7 +59,7 @@ def write_udacity_sim(root: Path, n: int = 20, *, gaps_after: tuple[int, ...] = 
         t += dt.timedelta(milliseconds=3000 if i - 1 in gaps_after else 100)
         stamp = t.strftime("%Y_%m_%d_%H_%M_%S_") + f"{t.microsecond // 1000:03d}"
         names = []
-        for cam, shift in (("center", 0.0), ("left", -0.2), ("right", 0.2)):
+        for cam, shift in (("center", 0.0), ("left", 0.2), ("right", -0.2)):
             name = f"{cam}_{stamp}.jpg"
             save_jpeg(root / "IMG" / name, synthetic_frame(steer[i] + shift, *size, seed=i))
             names.append(f"C:\\Users\\someone\\sim\\IMG\\{name}" if windows_paths else f"/home/x/data/IMG/{name}")

@@ -82,6 +82,91 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- models / train
+def _models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("models", "list the registered models and their options", _models_args)
+def _models(args: argparse.Namespace) -> int:
+    from timesteer.config import to_dict
+    from timesteer.models import describe_models, model_config
+
+    info = {name: {"description": text, "config": to_dict(model_config(name))}
+            for name, text in describe_models().items()}
+    if args.json:
+        print_json(info)
+    else:
+        for name, item in info.items():
+            options = ", ".join(f"{k}={v}" for k, v in item["config"].items())
+            print(f"{name:12s} {item['description']}\n{'':12s} options: {options or '-'}")
+    return 0
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="recording to train on")
+    p.add_argument("--val", help="a separate validation recording (default: a time split of --data)")
+    p.add_argument("--val-fraction", type=float, help="fraction held out for validation (default 0.2)")
+    p.add_argument("--val-split", choices=["end", "blocks"], help="hold out the end of the drive, or of each block")
+    p.add_argument("--val-blocks", type=int, help="number of time blocks with --val-split blocks")
+    p.add_argument("--model", help="registered model name (see `timesteer models`; default cnn_gru)")
+    p.add_argument("--model-config", type=json.loads, help='model options as JSON, e.g. \'{"hidden": 32}\'')
+    p.add_argument("--out", help="run directory")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-frames", type=int, help="frames per step, lanes x seq-len (default 256)")
+    p.add_argument("--seq-len", type=int, help="frames per chunk = truncated-BPTT length (default 16 with state)")
+    p.add_argument("--stateful", action=argparse.BooleanOptionalAction,
+                   help="carry state between batches (default: on for recurrent models)")
+    p.add_argument("--burn-in", type=int, help="stateless windows: leading frames without loss")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--grad-clip", type=float)
+    p.add_argument("--patience", type=int, help="early stopping after this many epochs without improvement")
+    p.add_argument("--aux-weight", type=float, help="loss weight of auxiliary targets such as speed")
+    p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'')
+    p.add_argument("--camera", help="primary camera (default: the recording's first)")
+    p.add_argument("--side-offset", type=float, help="steering offset of side cameras, in the recording's unit")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch compute threads")
+    p.add_argument("--max-steps-per-epoch", type=int)
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None)
+    p.add_argument("--quiet", dest="progress", action="store_false", default=None, help="no progress bars")
+
+
+TRAIN_KEYS = ("data", "val", "val_fraction", "val_split", "val_blocks", "model", "model_config", "out", "epochs",
+              "batch_frames", "seq_len", "stateful", "burn_in", "lr", "weight_decay", "grad_clip", "patience",
+              "aux_weight", "augment", "camera", "side_offset", "device", "amp", "seed", "threads",
+              "max_steps_per_epoch", "tensorboard", "progress")
+
+
+@command("train", "train a steering model (also under torchrun for many processes)", _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from timesteer.config import from_dict, to_dict
+    from timesteer.errors import ConfigError
+    from timesteer.train import TrainConfig, load_run_config, train
+
+    given = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
+    if args.resume:
+        base = to_dict(load_run_config(args.resume))
+        extra = set(given) - {"epochs", "progress", "tensorboard", "device", "threads", "patience"}
+        if extra:
+            raise ConfigError(f"--resume continues a run as configured; only --epochs, --patience, --device, "
+                              f"--threads and --quiet may change (got --{sorted(extra)[0].replace('_', '-')})")
+        config = from_dict(TrainConfig, {**base, **given}, where="train")
+    else:
+        missing = [k for k in ("data", "out") if k not in given]
+        if missing:
+            raise ConfigError(f"--{missing[0]} is required (or --resume RUN)")
+        config = from_dict(TrainConfig, given, where="train")
+    result = train(config, resume=bool(args.resume))
+    best = f"{result.best_val_rmse:.4f}" if result.best_val_rmse != float("inf") else "n/a"
+    print(f"run {result.run_dir}: {result.epochs_done} epochs, best val RMSE {best} at epoch {result.best_epoch + 1}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -1,0 +1,107 @@
+"""Augmentation that stays consistent over a sequence.
+
+Parameters are drawn once per lane when it starts a new sequence and kept while the lane's state is
+carried, so a recurrent model never sees a drive flip or change camera mid-way. Applied in PyTorch on
+(B, T, C, H, W) float frames in [0, 255]:
+
+* brightness and contrast, per lane;
+* a random shadow: one side of a slanted line across the image darkened;
+* horizontal flip, which negates steering;
+* horizontal shift by a few pixels, with a steering correction proportional to the shift;
+* a side camera (left / right), with a steering offset, where the recording has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class AugmentConfig:
+    flip: float = 0.5  # probability of a mirrored sequence (steering negated)
+    brightness: float = 0.25  # brightness factor drawn from 1 +- this
+    contrast: float = 0.2  # contrast factor drawn from 1 +- this
+    shadow: float = 0.3  # probability of a random shadow
+    shift_px: int = 0  # largest horizontal shift in pixels (0: off)
+    shift_steer_per_px: float = 0.004  # steering added per pixel of shift (recording units)
+    side_camera: float = 0.5  # probability of using a side camera when the recording has them
+
+
+@dataclass
+class LaneParams:
+    """Per-lane parameters, arrays of shape (lanes,)."""
+
+    flip: np.ndarray
+    brightness: np.ndarray
+    contrast: np.ndarray
+    shadow: np.ndarray  # bool
+    shadow_x: np.ndarray  # (lanes, 2) line's x at the top and bottom, as fractions of the width
+    shadow_dark: np.ndarray
+    shift_px: np.ndarray  # int
+    camera: np.ndarray  # 0 primary, 1 left, 2 right
+
+    @classmethod
+    def identity(cls, lanes: int) -> LaneParams:
+        return cls(np.zeros(lanes, bool), np.ones(lanes), np.ones(lanes), np.zeros(lanes, bool),
+                   np.zeros((lanes, 2)), np.ones(lanes), np.zeros(lanes, int), np.zeros(lanes, int))
+
+    def select(self, lanes: slice) -> LaneParams:
+        return LaneParams(*(getattr(self, f.name)[lanes] for f in fields(self)))
+
+    def redraw(self, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator, side_cameras: bool) -> None:
+        """Draw new parameters for the lanes in `mask` (those starting a new sequence)."""
+        n = int(mask.sum())
+        if n == 0:
+            return
+        self.flip[mask] = rng.random(n) < cfg.flip
+        self.brightness[mask] = 1 + rng.uniform(-cfg.brightness, cfg.brightness, n)
+        self.contrast[mask] = 1 + rng.uniform(-cfg.contrast, cfg.contrast, n)
+        self.shadow[mask] = rng.random(n) < cfg.shadow
+        self.shadow_x[mask] = rng.uniform(0, 1, (n, 2))
+        self.shadow_dark[mask] = rng.uniform(0.5, 0.85, n)
+        self.shift_px[mask] = rng.integers(-cfg.shift_px, cfg.shift_px + 1, n) if cfg.shift_px else 0
+        if side_cameras:
+            side = rng.random(n) < cfg.side_camera
+            self.camera[mask] = np.where(side, rng.integers(1, 3, n), 0)
+
+
+def steering_correction(params: LaneParams, cfg: AugmentConfig, side_offset: float) -> np.ndarray:
+    """Steering to add per lane for its camera and shift, before any flip. A left camera sees the car
+    as if it sat left of where it is, so the correction steers right (positive), and vice versa; content
+    shifted right likewise looks like a car left of its line."""
+    camera = np.select([params.camera == 1, params.camera == 2], [side_offset, -side_offset], 0.0)
+    return camera + params.shift_px * cfg.shift_steer_per_px
+
+
+def apply(frames: Tensor, steering: Tensor, params: LaneParams, cfg: AugmentConfig,
+          side_offset: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Augment (B, T, C, H, W) frames in [0, 255] and (B, T) steering in place-safe fashion."""
+    b, t, c, h, w = frames.shape
+    dev = frames.device
+    x = frames
+    if params.shift_px.any():
+        cols = torch.arange(w, device=dev).view(1, w) - torch.as_tensor(params.shift_px, device=dev).view(b, 1)
+        index = cols.clamp(0, w - 1).view(b, 1, 1, 1, w).expand(b, t, c, h, w)
+        x = torch.gather(x, 4, index)  # content moves right by shift_px, edges replicated
+    if params.shadow.any():
+        rows = torch.linspace(0, 1, h, device=dev).view(1, h, 1)
+        sx = torch.as_tensor(params.shadow_x, device=dev, dtype=x.dtype)
+        line = (sx[:, :1, None] + (sx[:, 1:, None] - sx[:, :1, None]) * rows) * w  # (B, H, 1)
+        left = torch.arange(w, device=dev).view(1, 1, w) < line  # (B, H, W)
+        dark = torch.as_tensor(np.where(params.shadow, params.shadow_dark, 1.0), device=dev, dtype=x.dtype)
+        x = x * torch.where(left, dark.view(b, 1, 1), torch.ones((), device=dev)).view(b, 1, 1, h, w)
+    gain = torch.as_tensor(params.brightness * params.contrast, device=dev, dtype=x.dtype).view(b, 1, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
+    offset = (torch.as_tensor(params.brightness, device=dev, dtype=x.dtype).view(b, 1, 1, 1, 1) - gain) * mean
+    x = (x * gain + offset).clamp(0, 255)  # contrast about the lane mean, then brightness
+    steer = steering + torch.as_tensor(steering_correction(params, cfg, side_offset), device=dev,
+                                       dtype=steering.dtype).view(b, 1)
+    flip = torch.as_tensor(params.flip, device=dev)
+    if params.flip.any():
+        x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(-1), x)
+        steer = torch.where(flip.view(b, 1), -steer, steer)
+    return x, steer

@@ -1,0 +1,117 @@
+"""The one contract every timesteer model follows.
+
+    steering, state = model(frames, state=None)
+        frames    (B, T, C, H, W)  uint8 or float in [0, 255], in time order
+        steering  (B, T)           in the recording's steering unit
+        state     tuple of tensors, batch first; None means "start of a drive"
+
+A model is a per-frame `encoder` (runs once per frame, no memory) followed by a temporal `head`
+(carries the state). Live driving calls the same forward with T=1 and the previous state, so the
+cost per frame never grows with how long the car has been driving.
+
+Normalisation lives inside the model as buffers computed on the training split: inputs are scaled
+per channel, and the head predicts targets in standard units that `forward` maps back. A saved model
+therefore needs nothing else to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+
+
+class TemporalHead(nn.Module):
+    """Base for heads: (features (B, T, ...), state) -> (outputs (B, T, K) standardised, state)."""
+
+    # Frames of history the head needs before its first output is fully informed (frame stacks).
+    context_frames: int = 0
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
+        return ()
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        raise NotImplementedError
+
+
+class SteeringModel(nn.Module):
+    def __init__(self, encoder: nn.Module, head: TemporalHead, *, name: str, config: dict,
+                 in_shape: Sequence[int], outputs: Sequence[str] = ("steering",)) -> None:
+        super().__init__()
+        self.name = name
+        self.config = dict(config)
+        self.in_shape = tuple(int(v) for v in in_shape)  # (C, H, W)
+        self.outputs = tuple(outputs)  # "steering" first, then auxiliary targets such as "speed"
+        self.encoder = encoder
+        self.head = head
+        channels = self.in_shape[0]
+        self.register_buffer("input_mean", torch.full((channels,), 127.5))
+        self.register_buffer("input_std", torch.full((channels,), 64.0))
+        self.register_buffer("target_mean", torch.zeros(len(self.outputs)))
+        self.register_buffer("target_std", torch.ones(len(self.outputs)))
+
+    @property
+    def context_frames(self) -> int:
+        return self.head.context_frames
+
+    @property
+    def is_recurrent(self) -> bool:
+        """True when the state carries information beyond a fixed window of frames."""
+        return bool(getattr(self.head, "recurrent", False))
+
+    def channels_last(self) -> SteeringModel:
+        """Store 2D-convolution weights channels-last (about 1.7x faster on CPU); other tensors as they are."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+        return self
+
+    def set_normalization(self, input_mean: Sequence[float], input_std: Sequence[float],
+                          target_mean: Sequence[float], target_std: Sequence[float]) -> None:
+        with torch.no_grad():
+            self.input_mean.copy_(torch.as_tensor(input_mean, dtype=torch.float32))
+            self.input_std.copy_(torch.as_tensor(input_std, dtype=torch.float32).clamp_min(1e-3))
+            self.target_mean.copy_(torch.as_tensor(target_mean, dtype=torch.float32))
+            self.target_std.copy_(torch.as_tensor(target_std, dtype=torch.float32).clamp_min(1e-6))
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> State:
+        ref = self.target_mean
+        return self.head.initial_state(batch, torch.device(device) if device else ref.device, ref.dtype)
+
+    @staticmethod
+    def reset_state(state: State, reset: Tensor) -> State:
+        """Zero the state of the lanes where `reset` (B,) is true: they start a new drive."""
+        keep = (~reset.bool()).to(state[0].dtype) if state else None
+        return tuple(s * keep.view(-1, *([1] * (s.dim() - 1))) for s in state) if state else state
+
+    def standardize_targets(self, targets: Tensor) -> Tensor:
+        """(..., K) targets in recording units -> the head's standard units."""
+        return (targets - self.target_mean) / self.target_std
+
+    def forward_standardized(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """(B, T, C, H, W) -> ((B, T, K) outputs in standard units, new state)."""
+        b, t = frames.shape[:2]
+        x = frames.float()
+        x = (x - self.input_mean.view(1, 1, -1, 1, 1)) / self.input_std.view(1, 1, -1, 1, 1)  # (B, T, C, H, W)
+        feats = self.encoder(x.reshape(b * t, *x.shape[2:]))  # (B*T, ...)
+        feats = feats.reshape(b, t, *feats.shape[1:])  # (B, T, ...)
+        if state is None:
+            state = self.initial_state(b, frames.device)
+        return self.head(feats, state)
+
+    def forward_all(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """All outputs (B, T, K) in recording units (steering, then auxiliary targets)."""
+        out, state = self.forward_standardized(frames, state)
+        return out * self.target_std + self.target_mean, state
+
+    def forward(self, frames: Tensor, state: State | None = None, *,
+                standardized: bool = False) -> tuple[Tensor, State]:
+        """(B, T) steering and the new state; with `standardized`, all outputs (B, T, K) in the head's
+        standard units (what training's loss compares, and what DDP's hooks need to see)."""
+        if standardized:
+            return self.forward_standardized(frames, state)
+        out, state = self.forward_all(frames, state)
+        return out[..., 0], state  # (B, T)

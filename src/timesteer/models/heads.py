@@ -1,0 +1,172 @@
+"""Temporal heads: what a model does with per-frame features over time.
+
+Every head maps (features (B, T, ...), state) -> (outputs (B, T, K) in standard units, state), with
+every state tensor batch-first so lanes can be reset independently and exported to ONNX as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+
+from timesteer.models.base import State, TemporalHead
+from timesteer.models.encoders import PILOTNET_CONVS, conv_stack, output_shape
+
+
+def mlp(sizes: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers += [nn.ELU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class ConstantHead(TemporalHead):
+    """One learnable constant per output: the floor every model must beat (starts at the training mean)."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(outputs))
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        b, t = features.shape[:2]
+        return self.bias.expand(b, t, -1), state
+
+
+class FrameMLPHead(TemporalHead):
+    """Each frame on its own: features -> MLP -> outputs. No state."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], outputs: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = mlp([in_dim, *hidden, outputs], dropout)
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.net(features), state  # (B, T, K)
+
+
+class RecurrentHead(TemporalHead):
+    """LSTM or GRU over per-frame features; the output layer also sees the current frame's features
+    (a skip connection), so the recurrence only has to learn what time adds."""
+
+    recurrent = True
+
+    def __init__(self, kind: str, in_dim: int, hidden: int, layers: int, outputs: int,
+                 dropout: float = 0.0, skip: bool = True) -> None:
+        super().__init__()
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        self.kind, self.hidden, self.layers, self.skip = kind, hidden, layers, skip
+        self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden + (in_dim if skip else 0), outputs)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
+        h = torch.zeros(batch, self.layers, self.hidden, device=device, dtype=dtype)
+        return (h, h.clone()) if self.kind == "lstm" else (h,)
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        carried = tuple(s.transpose(0, 1).contiguous() for s in state)  # (layers, B, hidden) for torch
+        y, new = self.rnn(features, carried if self.kind == "lstm" else carried[0])  # y (B, T, hidden)
+        new = new if self.kind == "lstm" else (new,)
+        z = torch.cat([y, features], dim=-1) if self.skip else y
+        return self.out(self.dropout(z)), tuple(s.transpose(0, 1) for s in new)
+
+
+def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tensor, Tensor]:
+    """Prepend the buffered previous frames to (B, T, ...) frames.
+
+    A lane that has not started yet (`started` 0: start of a drive) has no past: its buffer is filled
+    with copies of its first frame, as a camera that just switched on would see.
+    Returns (B, k-1+T, ...) and the new buffer of the last k-1 frames.
+    """
+    k1 = buffer.shape[1]
+    first = frames[:, :1].expand(-1, k1, *frames.shape[2:])
+    gate = started.view(-1, *([1] * (frames.dim() - 1))) > 0
+    past = torch.where(gate, buffer, first)
+    seq = torch.cat([past, frames], dim=1)
+    return seq, seq[:, -k1:]
+
+
+class FrameDifferenceHead(TemporalHead):
+    """diffnet (the Rambo idea): the current frame stacked with k-1 frame differences, one CNN, no RNN.
+
+    The state is a ring of the last k-1 normalised frames, so each new frame costs one CNN pass.
+    """
+
+    def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, hidden: Sequence[int],
+                 outputs: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        c, h, w = in_shape
+        self.k = frames
+        self.context_frames = frames - 1
+        self.frame_shape = (c, h, w)
+        stacked = (c * frames, h, w)
+        self.convs = conv_stack(stacked[0], (h, w), PILOTNET_CONVS)
+        flat = int(torch.tensor(output_shape(self.convs, stacked)).prod())
+        self.net = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, feature_dim), nn.ELU(),
+                                 mlp([feature_dim, *hidden, outputs], dropout))
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
+        return (torch.zeros(batch, self.k - 1, *self.frame_shape, device=device, dtype=dtype),
+                torch.zeros(batch, device=device, dtype=dtype))
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        buffer, started = state
+        b, t = features.shape[:2]
+        seq, new_buffer = with_history(features, buffer, started)  # (B, k-1+T, C, H, W)
+        # Window j ends at frame j: [x_j, x_j - x_{j-1}, ..., x_{j-k+2} - x_{j-k+1}].
+        windows = seq.unfold(1, self.k, 1)  # (B, T, C, H, W, k), oldest first
+        windows = windows.flip(-1)  # newest first
+        diffs = windows[..., :-1] - windows[..., 1:]  # (B, T, C, H, W, k-1)
+        stacked = torch.cat([windows[..., :1], diffs], dim=-1)  # (B, T, C, H, W, k)
+        stacked = stacked.permute(0, 1, 5, 2, 3, 4).reshape(b * t, -1, *self.frame_shape[1:])  # (B*T, k*C, H, W)
+        out = self.net(self.convs(stacked.contiguous(memory_format=torch.channels_last)))
+        return out.reshape(b, t, -1), (new_buffer, torch.ones_like(started))
+
+
+class Conv3dLSTMHead(TemporalHead):
+    """The Komanda design: a short causal 3D convolution over the last k frames' stem features, more
+    convolutions, then a stateful LSTM. State: the last k-1 stem feature maps, a started flag, (h, c)."""
+
+    recurrent = True
+
+    def __init__(self, stem_shape: Sequence[int], frames: int, feature_dim: int, hidden: int, outputs: int,
+                 dropout: float = 0.0, skip: bool = True) -> None:
+        super().__init__()
+        c, h, w = stem_shape
+        self.k = frames
+        self.context_frames = frames - 1
+        self.stem_shape = (c, h, w)
+        self.hidden = hidden
+        self.skip = skip
+        self.conv3d = nn.Conv3d(c, 48, kernel_size=(frames, 5, 5), stride=(1, 2, 2),
+                                padding=(0, 2 if min(h, w) < 5 else 0, 2 if min(h, w) < 5 else 0))
+        with torch.no_grad():
+            c3 = self.conv3d(torch.zeros(1, c, frames, h, w)).shape  # (1, 48, 1, h', w')
+        self.convs = conv_stack(48, (c3[3], c3[4]), PILOTNET_CONVS[3:])
+        flat = int(torch.tensor(output_shape(self.convs, (48, c3[3], c3[4]))).prod())
+        self.project = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, feature_dim), nn.ELU())
+        self.lstm = nn.LSTM(feature_dim, hidden, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden + (feature_dim if skip else 0), outputs)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
+        h = torch.zeros(batch, 1, self.hidden, device=device, dtype=dtype)
+        return (torch.zeros(batch, self.k - 1, *self.stem_shape, device=device, dtype=dtype),
+                torch.zeros(batch, device=device, dtype=dtype), h, h.clone())
+
+    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+        buffer, started, h, c = state
+        b, t = features.shape[:2]
+        seq, new_buffer = with_history(features, buffer, started)  # (B, k-1+T, C', H', W')
+        y = self.conv3d(seq.transpose(1, 2))  # (B, 48, T, h, w): one output per new frame
+        y = nn.functional.elu(y).transpose(1, 2).reshape(b * t, *y.shape[1:2], *y.shape[3:])  # (B*T, 48, h, w)
+        f = self.project(self.convs(y.contiguous(memory_format=torch.channels_last))).reshape(b, t, -1)
+        z, (h_new, c_new) = self.lstm(f, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()))
+        z = torch.cat([z, f], dim=-1) if self.skip else z
+        out = self.out(self.dropout(z))  # (B, T, K)
+        return out, (new_buffer, torch.ones_like(started), h_new.transpose(0, 1), c_new.transpose(0, 1))

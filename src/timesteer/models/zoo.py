@@ -1,0 +1,106 @@
+"""The registered models: the mean floor, single-frame baselines, and models that use time.
+
+| name        | per-frame encoder            | temporal head                          | state                 |
+|-------------|------------------------------|----------------------------------------|-----------------------|
+| mean        | none                         | learnable constant                     | none                  |
+| pilotnet    | PilotNet convs + FC 100      | FC 50-10-1                             | none                  |
+| diffnet     | none (normalised frames)     | frame + k-1 differences -> PilotNet    | last k-1 frames       |
+| cnn_lstm    | PilotNet convs + FC          | LSTM + skip                            | (h, c)                |
+| cnn_gru     | PilotNet convs + FC          | GRU + skip                             | h                     |
+| conv3d_lstm | PilotNet's first two convs   | causal 3D conv over k frames -> LSTM   | last k-1 maps, (h, c) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from timesteer.models.base import SteeringModel
+from timesteer.models.encoders import ConvEncoder, ConvStem, Identity
+from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameDifferenceHead, FrameMLPHead, RecurrentHead
+from timesteer.models.registry import register_model
+
+
+@dataclass
+class MeanConfig:
+    pass
+
+
+@dataclass
+class PilotNetConfig:
+    feature_dim: int = 100
+    hidden: tuple[int, ...] = (50, 10)
+    dropout: float = 0.2
+
+
+@dataclass
+class DiffNetConfig:
+    frames: int = 3  # the current frame and 2 differences
+    feature_dim: int = 100
+    hidden: tuple[int, ...] = (50, 10)
+    dropout: float = 0.2
+
+
+@dataclass
+class RecurrentConfig:
+    feature_dim: int = 64
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.2
+    skip: bool = True
+
+
+@dataclass
+class Conv3dLSTMConfig:
+    frames: int = 6  # Komanda: the last 6 frames
+    feature_dim: int = 64
+    hidden: int = 32  # Komanda: a 32-unit LSTM
+    dropout: float = 0.2
+    skip: bool = True
+    aux: tuple[str, ...] = field(default_factory=lambda: ("speed",))  # auxiliary targets when recorded
+
+
+def _model(encoder, head, name, in_shape, outputs) -> SteeringModel:
+    return SteeringModel(encoder, head, name=name, config={}, in_shape=in_shape, outputs=outputs)
+
+
+@register_model("mean", MeanConfig, "predicts the training mean: the floor every model must beat")
+def mean(in_shape, outputs, cfg: MeanConfig) -> SteeringModel:
+    return _model(Identity(), ConstantHead(len(outputs)), "mean", in_shape, outputs)
+
+
+@register_model("pilotnet", PilotNetConfig, "NVIDIA PilotNet on one frame (about 250k parameters at 66x200)")
+def pilotnet(in_shape, outputs, cfg: PilotNetConfig) -> SteeringModel:
+    encoder = ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout)
+    return _model(encoder, FrameMLPHead(cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout), "pilotnet",
+                  in_shape, outputs)
+
+
+@register_model("diffnet", DiffNetConfig, "PilotNet on the current frame stacked with frame differences (no RNN)")
+def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
+    head = FrameDifferenceHead(in_shape, cfg.frames, cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout)
+    return _model(Identity(), head, "diffnet", in_shape, outputs)
+
+
+def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
+    encoder = ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout)
+    head = RecurrentHead(kind, cfg.feature_dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
+    return _model(encoder, head, f"cnn_{kind}", in_shape, outputs)
+
+
+@register_model("cnn_lstm", RecurrentConfig, "PilotNet convolutions per frame, then an LSTM over time")
+def cnn_lstm(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
+    return _recurrent("lstm", in_shape, outputs, cfg)
+
+
+@register_model("cnn_gru", RecurrentConfig, "PilotNet convolutions per frame, then a GRU over time")
+def cnn_gru(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
+    return _recurrent("gru", in_shape, outputs, cfg)
+
+
+@register_model("conv3d_lstm", Conv3dLSTMConfig,
+                "Komanda: causal 3D convolution over the last k frames, then a stateful LSTM (+ speed)")
+def conv3d_lstm(in_shape, outputs, cfg: Conv3dLSTMConfig) -> SteeringModel:
+    stem = ConvStem(in_shape)
+    head = Conv3dLSTMHead(stem.out_shape, cfg.frames, cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout,
+                          cfg.skip)
+    return _model(stem, head, "conv3d_lstm", in_shape, outputs)

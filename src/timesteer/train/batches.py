@@ -1,0 +1,99 @@
+"""Training batches, assembled on a background thread while the model trains on the previous one.
+
+For each step of a `Plan`, read each lane's frames from the memory-mapped camera arrays, draw
+augmentation parameters for the lanes that start a new sequence, augment, and hand over tensors. The
+main loop measures how long it waits here (`wait_s`), which the run reports as data-wait time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from timesteer.data import augment
+from timesteer.data.augment import AugmentConfig, LaneParams
+from timesteer.data.windows import Plan
+
+
+@dataclass
+class Batch:
+    frames: torch.Tensor  # (B, warmup + L, C, H, W) float in [0, 255]
+    targets: torch.Tensor  # (B, L, K) in recording units, steering first
+    reset: torch.Tensor  # (B,) bool
+    warmup: int
+
+
+class BatchStream:
+    """Iterate once over `plan`'s steps; production runs ahead on a thread, `prefetch` batches deep."""
+
+    def __init__(self, cameras: list[np.ndarray], targets: np.ndarray, plan: Plan, rng: np.random.Generator,
+                 aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
+                 prefetch: int = 3) -> None:
+        self.cameras = cameras
+        self.targets = targets
+        self.plan = plan
+        self.rng = rng
+        self.aug = aug
+        self.side_offset = side_offset
+        # Under torchrun each process reads only its `lanes` of the plan, but draws augmentation for all
+        # lanes from the shared generator, so every lane looks the same as in a single-process run.
+        self.lanes = lanes if lanes is not None else slice(0, plan.lanes)
+        self.params = LaneParams.identity(plan.lanes)
+        self.wait_s = 0.0
+        self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="timesteer-batches", daemon=True)
+
+    def _make(self, step: int) -> Batch:
+        plan = self.plan
+        if self.aug is not None:
+            self.params.redraw(plan.reset[step], self.aug, self.rng, side_cameras=len(self.cameras) > 1)
+        params = self.params.select(self.lanes)
+        reset = plan.reset[step][self.lanes]
+        idx = plan.starts[step][self.lanes, None] + np.arange(-plan.warmup, plan.seq_len)  # (B, warmup + L)
+        frames = np.empty((len(idx), idx.shape[1], *self.cameras[0].shape[1:]), dtype=np.uint8)
+        for cam in np.unique(params.camera):
+            lanes = np.flatnonzero(params.camera == cam)
+            frames[lanes] = self.cameras[int(cam)][idx[lanes]]
+        x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float()  # (B, W+L, C, H, W), channels-last memory
+        y = torch.from_numpy(self.targets[idx[:, plan.warmup :]].astype(np.float32))  # (B, L, K)
+        if self.aug is not None:
+            x, steer = augment.apply(x, y[..., 0], params, self.aug, self.side_offset)
+            y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
+        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup)
+
+    def _produce(self) -> None:
+        try:
+            for step in range(self.plan.steps):
+                if self._stop.is_set():
+                    return
+                self._queue.put(self._make(step))
+            self._queue.put(None)
+        except BaseException as exc:  # hand the error to the consumer rather than dying silently
+            self._queue.put(exc)
+
+    def __iter__(self) -> Iterator[Batch]:
+        self._thread.start()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = self._queue.get()
+                self.wait_s += time.perf_counter() - t0
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            while self._thread.is_alive():
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    self._thread.join(timeout=0.05)

@@ -1,0 +1,51 @@
+"""Run a model through a recording in time order, carrying its state: the way it would drive.
+
+Spans (drives) are processed as parallel lanes of a batch, chunk by chunk, with the state carried
+from each chunk to the next and fresh at the start of every span. Nothing is shuffled and no window
+is re-run, so a prediction at frame t depends on frames <= t of its own span only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from timesteer.data.splits import Span
+from timesteer.models import SteeringModel
+
+
+def frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, T, H, W, C) -> (B, T, C, H, W) view (channels-last in memory), on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 1, 4, 2, 3)
+
+
+@torch.inference_mode()
+def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], device: torch.device | str = "cpu",
+                  chunk: int = 128, lanes: int = 16) -> np.ndarray:
+    """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    k = len(model.outputs)
+    out = [np.zeros((b - a, k), dtype=np.float32) for a, b in spans]
+    # Longest spans first, grouped into lanes; shorter lanes are padded with their last frame.
+    order = sorted(range(len(spans)), key=lambda i: spans[i][1] - spans[i][0], reverse=True)
+    for g in range(0, len(order), lanes):
+        group = order[g : g + lanes]
+        length = max(spans[i][1] - spans[i][0] for i in group)
+        state = None
+        for t0 in range(0, length, chunk):
+            t1 = min(t0 + chunk, length)
+            idx = np.stack([np.minimum(np.arange(t0, t1) + spans[i][0], spans[i][1] - 1) for i in group])
+            y, state = model.forward_all(frames_to_tensor(frames[idx], device), state)  # (lanes, T, K)
+            y = y.float().cpu().numpy()
+            for j, i in enumerate(group):
+                n = spans[i][1] - spans[i][0]
+                if t0 < n:
+                    out[i][t0 : min(t1, n)] = y[j, : min(t1, n) - t0]
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, k), dtype=np.float32)
+
+
+def span_indexes(spans: list[Span]) -> np.ndarray:
+    return np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.zeros(0, dtype=np.int64)
