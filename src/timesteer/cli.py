@@ -167,6 +167,68 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- eval / compare / report
+def _common_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="recording to evaluate on")
+    p.add_argument("--split", choices=["val", "all"], default="val",
+                   help="val: the run's validation block of this recording; all: every frame")
+    p.add_argument("--min-speed", type=float, help="leave out frames slower than this (recording's speed unit)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory made by `timesteer train`")
+    _common_eval_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("eval", "open-loop metrics of a run on a recording (time order, state carried)", _eval_args)
+def _eval(args: argparse.Namespace) -> int:
+    from timesteer.evaluate import EvalConfig, evaluate, format_evaluation
+
+    ev = evaluate(EvalConfig(run=args.run, data=args.data, split=args.split, min_speed=args.min_speed,
+                             checkpoint=args.checkpoint, device=args.device))
+    print_json(ev.summary()) if args.json else print(format_evaluation(ev))
+    return 0
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="run directories")
+    _common_eval_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("compare", "compare runs on the same frames: one table, best first", _compare_args)
+def _compare(args: argparse.Namespace) -> int:
+    from timesteer.evaluate import CompareConfig, compare, markdown_table
+
+    table = compare(CompareConfig(runs=args.runs, data=args.data, split=args.split, min_speed=args.min_speed,
+                                  checkpoint=args.checkpoint, device=args.device))
+    print_json(table) if args.json else print(markdown_table(table))
+    return 0
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory made by `timesteer train`")
+    _common_eval_args(p)
+    p.add_argument("--out", required=True, help="report directory (index.html, plots, drive.mp4)")
+    p.add_argument("--no-video", dest="video", action="store_false")
+    p.add_argument("--video-seconds", type=float, default=120.0, help="longest video to render")
+    p.add_argument("--quiet", action="store_true")
+
+
+@command("report", "write plots, a two-wheel video and a self-contained index.html", _report_args)
+def _report(args: argparse.Namespace) -> int:
+    from timesteer.evaluate import ReportConfig, report
+
+    page = report(ReportConfig(run=args.run, data=args.data, out=args.out, split=args.split,
+                               min_speed=args.min_speed, checkpoint=args.checkpoint, device=args.device,
+                               video=args.video, video_seconds=args.video_seconds, progress=not args.quiet))
+    print(f"report: {page}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -193,3 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("timesteer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

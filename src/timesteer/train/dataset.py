@@ -40,6 +40,8 @@ class TrainData:
         return {
             "path": str(self.train.path.absolute()),
             "val_path": str(self.val.path.absolute()),
+            "identity": {"created_at": m.created_at, "frames": m.frames},
+            "val_identity": {"created_at": self.val.manifest.created_at, "frames": self.val.manifest.frames},
             "frames": m.frames,
             "fps": m.fps,
             "steering": {"unit": m.steering.unit, "to_rad": m.steering.to_rad},

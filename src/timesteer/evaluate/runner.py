@@ -1,0 +1,123 @@
+"""`timesteer eval`: a trained run meets a recording.
+
+The model runs through the chosen spans in time order with its state carried from frame to frame
+(the way it would drive); nothing is shuffled and no window is re-run. Frames slower than
+`min_speed` are dropped from the figures afterwards (as the Udacity challenge did), never from the
+sequence the model sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from timesteer.data import Recording
+from timesteer.data.splits import Span, segment_spans
+from timesteer.errors import InputError, TimesteerError
+from timesteer.evaluate.metrics import steering_metrics
+from timesteer.train.predict import predict_spans, span_indexes
+from timesteer.train.run import LoadedRun, Which, load_run
+
+MODE = "time-ordered, state carried frame to frame within each segment (as when driving)"
+
+
+@dataclass
+class EvalConfig:
+    run: str
+    data: str
+    split: Literal["val", "all"] = "val"
+    min_speed: float | None = None
+    checkpoint: Which = "best"
+    device: str = "auto"
+
+
+@dataclass
+class Evaluation:
+    run: LoadedRun
+    rec: Recording
+    spans: list[Span]
+    indexes: np.ndarray  # frame index of each kept frame
+    pred: np.ndarray  # kept frames only
+    true: np.ndarray
+    segments: np.ndarray
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"run": str(self.run.path), "model": self.run.model.name, "checkpoint": self.run.checkpoint.name,
+                "epoch": self.run.epoch + 1, "data": str(self.rec.path), **self.metrics}
+
+
+def check_run_matches(run: LoadedRun, rec: Recording) -> None:
+    """A model only makes sense on frames shaped like its training frames, in the same steering unit."""
+    g = rec.manifest.frame
+    c, h, w = run.model.in_shape
+    if (g.channels, g.height, g.width) != (c, h, w):
+        raise InputError(rec.path, f"frames are {g.height}x{g.width}x{g.channels} but run {run.path} was trained on "
+                                   f"{h}x{w}x{c}; import the recording with --size {h}x{w}")
+    if rec.manifest.steering.unit != run.steering_unit:
+        raise InputError(rec.path, f"steering unit {rec.manifest.steering.unit!r} differs from run {run.path}'s "
+                                   f"{run.steering_unit!r}")
+
+
+def choose_spans(run: LoadedRun, rec: Recording, split: str) -> list[Span]:
+    if split == "all":
+        return segment_spans(rec.segments)
+    spans = run.val_spans_for(rec)
+    if spans is None:
+        raise TimesteerError(f"run {run.path} was not trained on {rec.path}, so it has no validation block there; "
+                             f"use --split all")
+    if not spans:
+        raise TimesteerError(f"run {run.path} was trained without a validation split; use --split all")
+    return spans
+
+
+def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_speed: float | None = None,
+                    device: str = "cpu") -> Evaluation:
+    check_run_matches(run, rec)
+    spans = choose_spans(run, rec, split)
+    camera = run.data.get("camera")
+    frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
+    pred = predict_spans(run.model, frames, spans, device)[:, 0].astype(np.float64)
+    idx = span_indexes(spans)
+    true = rec.steering[idx]
+    seg_of_span = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(spans)])
+    keep = np.ones(len(idx), dtype=bool)
+    if min_speed is not None:
+        if not rec.has_signal("speed"):
+            raise InputError(rec.path, "--min-speed needs a speed signal, and this recording has none")
+        keep = rec.signals["speed"][idx] >= min_speed
+    ev = Evaluation(run, rec, spans, idx[keep], pred[keep], true[keep], seg_of_span[keep])
+    ev.metrics = {
+        "split": split, "mode": MODE, "min_speed": min_speed, "unit": rec.manifest.steering.unit,
+        "to_rad": rec.manifest.steering.to_rad, "frames_dropped_by_speed": int((~keep).sum()),
+        **steering_metrics(ev.pred, ev.true, ev.segments, rec.manifest.steering.to_rad),
+    }
+    return ev
+
+
+def evaluate(cfg: EvalConfig) -> Evaluation:
+    run = load_run(cfg.run, cfg.checkpoint, cfg.device)
+    rec = Recording.open(cfg.data)
+    return evaluate_loaded(run, rec, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
+
+
+def format_evaluation(ev: Evaluation) -> str:
+    m = ev.metrics
+    unit = m["unit"]
+    rad = f"  ({m['rmse_rad']:.4f} rad)" if m.get("rmse_rad") is not None else ""
+    lines = [
+        f"run        {ev.run.path}  ({ev.run.model.name}, {ev.run.checkpoint.name}, epoch {ev.run.epoch + 1})",
+        f"data       {ev.rec.path}  split {m['split']}, {m['frames']} frames"
+        + (f" (dropped {m['frames_dropped_by_speed']} below speed {m['min_speed']})" if m["min_speed"] else ""),
+        f"mode       {m['mode']}",
+        f"RMSE       {m['rmse']:.4f} {unit}{rad}",
+        f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
+        f"smoothness model {m['smoothness_pred']:.4f}  human {m['smoothness_true']:.4f}  (RMS change per frame)",
+        "by magnitude " + "  ".join(f"{k} {v['rmse']:.4f} ({v['frames']})" if v["rmse"] is not None else f"{k} -"
+                                    for k, v in m["rmse_by_magnitude"].items()),
+    ]
+    if len(m["per_segment"]) > 1:
+        lines.append("segments   " + "  ".join(f"#{s['segment']} {s['rmse']:.4f}" for s in m["per_segment"][:10]))
+    return "\n".join(lines)

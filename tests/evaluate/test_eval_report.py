@@ -1,0 +1,140 @@
+"""eval, compare and report on a small trained run; mismatches and broken checkpoints are clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import av
+import numpy as np
+import pytest
+
+from tests.helpers import make_recording, run_cli
+from timesteer.data import ImportConfig, Recording, import_recording
+from timesteer.errors import InputError, TimesteerError
+from timesteer.evaluate import CompareConfig, EvalConfig, ReportConfig, compare, evaluate, report
+from timesteer.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    rec = make_recording(root / "rec", n=240, segments=2)
+    out = {}
+    for name in ("pilotnet", "cnn_gru"):
+        train(TrainConfig(data=str(rec), out=str(root / name), model=name, epochs=3, batch_frames=32, threads=2,
+                          progress=False, tensorboard=False))
+        out[name] = root / name
+    return rec, out
+
+
+def test_eval_val_split_matches_training_validation(runs):
+    rec, run = runs
+    ev = evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(rec)))
+    info = json.loads((run["pilotnet"] / "run.json").read_text())
+    assert ev.metrics["frames"] == info["data"]["val_frames"]
+    assert ev.metrics["rmse"] == pytest.approx(info["best_val_rmse"], rel=1e-5)
+    assert "state carried" in ev.metrics["mode"]
+    # Recomputing RMSE from the kept arrays gives the reported figure.
+    assert ev.metrics["rmse"] == pytest.approx(float(np.sqrt(np.mean((ev.pred - ev.true) ** 2))))
+    every = evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(rec), split="all"))
+    assert every.metrics["frames"] == 240
+
+
+def test_min_speed_drops_slow_frames(runs):
+    rec, run = runs
+    speed = Recording.open(rec).signals["speed"]
+    cut = float(np.median(speed))
+    ev = evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(rec), split="all", min_speed=cut))
+    assert ev.metrics["frames"] == int((speed >= cut).sum())
+    assert ev.metrics["frames_dropped_by_speed"] == int((speed < cut).sum())
+
+
+def test_val_split_on_a_foreign_recording_is_an_error(runs, tmp_path):
+    _rec, run = runs
+    other = make_recording(tmp_path / "other", n=40)
+    with pytest.raises(TimesteerError, match="no validation block there; use --split all"):
+        evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(other)))
+    assert evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(other), split="all")).metrics["frames"] == 40
+
+
+def test_mismatched_frame_size_names_both(runs, tmp_path):
+    _rec, run = runs
+    src = tmp_path / "src"
+    make_recording(tmp_path / "x", n=20)
+    shutil.copytree(tmp_path / "x-src", src)
+    small = import_recording(ImportConfig("udacity-sim", str(src), str(tmp_path / "small"), size=(24, 32),
+                                          progress=False))
+    with pytest.raises(InputError) as err:
+        evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(small), split="all"))
+    assert str(small) in str(err.value) and str(run["pilotnet"]) in str(err.value) and "24x32" in str(err.value)
+
+
+def test_missing_and_corrupt_checkpoints(runs, tmp_path, capsys):
+    rec, run = runs
+    broken = tmp_path / "broken"
+    shutil.copytree(run["pilotnet"], broken)
+    (broken / "best.pt").write_bytes(b"\x00garbage")
+    code, _, err = run_cli("eval", broken, "--data", rec, capsys=capsys)
+    assert code == 2 and "best.pt: not a readable timesteer checkpoint" in err and "Traceback" not in err
+    (broken / "best.pt").unlink()
+    code, _, err = run_cli("eval", broken, "--data", rec, capsys=capsys)
+    assert code == 2 and "best.pt: checkpoint not found" in err
+    code, _, err = run_cli("eval", tmp_path, "--data", rec, capsys=capsys)
+    assert code == 2 and "not a training run" in err
+
+
+def test_cli_eval_json_and_compare_table(runs, capsys):
+    rec, run = runs
+    code, out, _ = run_cli("eval", run["cnn_gru"], "--data", rec, "--json", capsys=capsys)
+    m = json.loads(out)
+    assert code == 0 and {"rmse", "mae", "smoothness_pred", "smoothness_true", "frames"} <= set(m)
+    table = compare(CompareConfig(runs=[str(run["pilotnet"]), str(run["cnn_gru"])], data=str(rec)))
+    assert [r["rmse"] for r in table["rows"]] == sorted(r["rmse"] for r in table["rows"])
+    assert {r["model"] for r in table["rows"]} == {"pilotnet", "cnn_gru"}
+    code, out, _ = run_cli("compare", run["pilotnet"], run["cnn_gru"], "--data", rec, capsys=capsys)
+    assert code == 0 and out.startswith("| rank |") and out.count("\n") >= 3
+
+
+def test_report_writes_plots_video_and_page(runs, tmp_path):
+    rec, run = runs
+    page = report(ReportConfig(run=str(run["cnn_gru"]), data=str(rec), out=str(tmp_path / "rep"), progress=False))
+    out = page.parent
+    for name in ("steering_over_time.png", "error_histogram.png", "predicted_vs_human.png", "drive.mp4",
+                 "metrics.json"):
+        assert (out / name).stat().st_size > 1000, name
+    with av.open(str(out / "drive.mp4")) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.frames == json.loads(
+            (out / "metrics.json").read_text())["frames"]
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 3 and "data:video/mp4;base64," in html
+    assert "<video" in html and "RMSE" in html
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed (Debian package `chromium`)")
+def test_report_page_renders_in_headless_chromium(runs, tmp_path):
+    rec, run = runs
+    page = report(ReportConfig(run=str(run["pilotnet"]), data=str(rec), out=str(tmp_path / "rep"), progress=False))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    # The page's own script marks decoded images and the video's duration once the browser has them.
+    assert 'data-images-loaded="3/3"' in dom, dom[:500]
+    assert "<video" in dom and "data-video-duration=" in dom and 'data-video-error' not in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium(), *flags, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # Orange model lines from the plots are on screen, not a blank page.
+    orange = (np.abs(pixels - np.array([232, 89, 12])).sum(axis=-1) < 60).sum()
+    assert orange > 500
