@@ -229,6 +229,130 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- simulator
+def _record_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", required=True, help="CarRacing track seeds, e.g. 1-8 or 1,4,9")
+    p.add_argument("--out", required=True, help="new recording directory")
+    p.add_argument("--laps", type=float, default=1.0, help="laps per track (default 1)")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="steering perturbations (fraction of full lock) while the expert's correction is recorded")
+    p.add_argument("--frame-skip", type=int, default=2, help="physics steps per frame (50 Hz / 2 = 25 fps)")
+    p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
+    p.add_argument("--workers", type=int, default=0, help="parallel episodes (default: one per CPU)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+
+@command("record-sim", "drive the expert on CarRacing tracks and record it", _record_args)
+def _record_sim(args: argparse.Namespace) -> int:
+    from timesteer.data import format_info, recording_info
+    from timesteer.data.imaging import parse_size
+    from timesteer.sim import RecordConfig, parse_seeds, record_sim
+
+    path = record_sim(RecordConfig(seeds=parse_seeds(args.seeds), out=args.out, laps=args.laps, noise=args.noise,
+                                   frame_skip=args.frame_skip, size=parse_size(args.size), workers=args.workers,
+                                   overwrite=args.overwrite, progress=not args.quiet))
+    print(format_info(recording_info(path)))
+    return 0
+
+
+def _drive_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory made by `timesteer train`, or `expert`")
+    p.add_argument("--seeds", required=True, help="CarRacing track seeds to drive, e.g. 1001-1020")
+    p.add_argument("--laps", type=float, default=1.0)
+    p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
+    p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--workers", type=int, default=0, help="parallel tracks (default: one per CPU)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true")
+
+
+@command("drive", "drive CarRacing closed-loop with a model; autonomy as NVIDIA measured it", _drive_args)
+def _drive(args: argparse.Namespace) -> int:
+    from timesteer.sim import DriveConfig, drive, format_drive, parse_seeds
+
+    result = drive(DriveConfig(run=args.run, seeds=parse_seeds(args.seeds), laps=args.laps,
+                               max_seconds=args.max_seconds, video_dir=args.video, checkpoint=args.checkpoint,
+                               workers=args.workers, progress=not args.quiet))
+    print_json(result) if args.json else print(format_drive(result))
+    return 0
+
+
+# ---------------------------------------------------------------- live: export / bench / serve
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory made by `timesteer train`")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--opset", type=int, default=17)
+
+
+@command("export", "export one streaming step (frame + state in, steering + state out) to ONNX", _export_args)
+def _export(args: argparse.Namespace) -> int:
+    from timesteer.stream.export import ExportConfig, export_onnx, read_metadata
+
+    path = export_onnx(ExportConfig(run=args.run, onnx=args.onnx, checkpoint=args.checkpoint, opset=args.opset))
+    meta = read_metadata(path)
+    print(f"wrote {path}\npreprocessing: {meta['timesteer.preprocessing']}\nstate: {meta['timesteer.state']}")
+    return 0
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=["stream"], help="what to measure")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--window", type=int, default=10, help="frames re-run per step, the donkeycar way")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("bench", "measure live steering: ms per frame, carried state vs re-running a window", _bench_args)
+def _bench(args: argparse.Namespace) -> int:
+    from timesteer.stream.bench import StreamBenchConfig, bench_stream, format_bench
+
+    result = bench_stream(StreamBenchConfig(run=args.run, frames=args.frames, window=args.window,
+                                            threads=args.threads))
+    print_json(result) if args.json else print(format_bench(result))
+    return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory (trained on Udacity simulator frames)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4567, help="the simulator connects to 4567")
+    p.add_argument("--speed", type=float, default=15.0, help="set speed for the throttle controller (sim mph)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+
+
+@command("serve", "Socket.IO drive server for the Udacity self-driving car simulator", _serve_args)
+def _serve(args: argparse.Namespace) -> int:
+    from timesteer.stream.server import ServeConfig, serve
+
+    serve(ServeConfig(run=args.run, host=args.host, port=args.port, set_speed=args.speed,
+                      checkpoint=args.checkpoint))
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="timesteer-demo", help="demo directory (replaced on each run)")
+    p.add_argument("--quick", action="store_true", help="fewer tracks and epochs: a few minutes")
+    p.add_argument("--epochs", type=int, help="training epochs per model")
+    p.add_argument("--workers", type=int, default=0, help="parallel simulator processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true")
+
+
+@command("demo", "record the expert in CarRacing, train pilotnet and cnn_gru, evaluate both, write a report",
+         _demo_args)
+def _demo(args: argparse.Namespace) -> int:
+    from timesteer.demo import DemoConfig, run_demo
+
+    page = run_demo(DemoConfig(out=args.out, quick=args.quick, epochs=args.epochs, workers=args.workers,
+                               progress=not args.quiet))
+    print(f"report: {page.absolute()}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

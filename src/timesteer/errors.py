@@ -26,7 +26,15 @@ class InputError(TimesteerError):
         self.path = path
         self.row = row
         self.frame = frame
+        self.message = message
         super().__init__(f"{where}: {message}" if where else message)
+
+    def __reduce__(self):  # picklable across worker processes
+        return (_rebuild_input_error, (self.path, self.message, self.row, self.frame))
+
+
+def _rebuild_input_error(path, message, row, frame) -> InputError:
+    return InputError(path, message, row=row, frame=frame)
 
 
 class ConfigError(TimesteerError):

@@ -14,6 +14,12 @@ IN_SHAPE = (3, 66, 200)
 EXPECTED = {"mean", "pilotnet", "diffnet", "cnn_lstm", "cnn_gru", "conv3d_lstm"}
 
 
+# Every registered model with its defaults, plus the variants whose structure differs.
+VARIANTS = [(name, {}) for name in list_models()] + [("cnn_gru", {"motion_frames": 1}),
+                                                     ("cnn_lstm", {"motion_frames": 1})]
+VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in cfg.items()) for name, cfg in VARIANTS]
+
+
 def outputs_for(name: str) -> tuple[str, ...]:
     return ("steering", "speed") if name == "conv3d_lstm" else ("steering",)
 
@@ -22,10 +28,10 @@ def test_the_required_models_are_registered():
     assert set(list_models()) >= EXPECTED
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_forward_backward_and_state_contract(name):
+@pytest.mark.parametrize(("name", "config"), VARIANTS, ids=VARIANT_IDS)
+def test_forward_backward_and_state_contract(name, config):
     torch.manual_seed(0)
-    model = create_model(name, in_shape=IN_SHAPE, outputs=outputs_for(name))
+    model = create_model(name, in_shape=IN_SHAPE, outputs=outputs_for(name), **config)
     frames = torch.randint(0, 256, (2, 4, *IN_SHAPE), dtype=torch.uint8)
     steering, state = model(frames)
     assert steering.shape == (2, 4) and steering.dtype == torch.float32
@@ -42,10 +48,10 @@ def test_forward_backward_and_state_contract(name):
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_save_load_round_trip_is_exact(name, tmp_path):
+@pytest.mark.parametrize(("name", "config"), VARIANTS, ids=VARIANT_IDS)
+def test_save_load_round_trip_is_exact(name, config, tmp_path):
     torch.manual_seed(1)
-    model = create_model(name, in_shape=IN_SHAPE, outputs=outputs_for(name)).eval()
+    model = create_model(name, in_shape=IN_SHAPE, outputs=outputs_for(name), **config).eval()
     model.set_normalization([100.0, 110, 120], [50.0, 55, 60], [0.1] * len(model.outputs), [0.3] * len(model.outputs))
     save_checkpoint(tmp_path / "m.pt", {"model": model_payload(model)})
     again = model_from_payload(load_checkpoint(tmp_path / "m.pt")).eval()

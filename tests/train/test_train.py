@@ -103,3 +103,11 @@ def test_cli_train_and_resume_with_more_epochs(rec, tmp_path, capsys):
     code, _, err = run_cli("train", "--data", rec, "--out", tmp_path / "x", "--model-config", '{"hiden": 3}',
                            capsys=capsys)
     assert code == 2 and "unknown key 'hiden'" in err
+
+
+def test_a_short_recording_trains_with_the_lanes_it_can_fill(tmp_path):
+    rec = make_recording(tmp_path / "tiny", n=40)
+    train(TrainConfig(data=str(rec), out=str(tmp_path / "run"), model="pilotnet", epochs=1, progress=False,
+                      tensorboard=False))
+    lanes = json.loads((tmp_path / "run" / "run.json").read_text())["schedule"]["lanes"]
+    assert 0 < lanes <= 32  # 32 training frames, one per lane, not the default 256

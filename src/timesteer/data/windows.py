@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from timesteer.data.splits import Span
+from timesteer.errors import ConfigError
 
 
 @dataclass
@@ -56,12 +57,17 @@ def _tile(spans: list[Span], seq_len: int, warmup: int, offset: int) -> list[tup
     return chunks
 
 
+def min_chunks(spans: list[Span], seq_len: int, warmup: int = 0) -> int:
+    """The fewest chunks an epoch can have, whatever random offset it draws."""
+    return min(len(_tile(spans, seq_len, warmup, offset)) for offset in range(seq_len))
+
+
 def plan_lanes(spans: list[Span], lanes: int, seq_len: int, rng: np.random.Generator) -> Plan:
     chunks = _tile(spans, seq_len, 0, int(rng.integers(seq_len)))
     steps = len(chunks) // lanes
     if steps == 0:
-        raise ValueError(f"{len(chunks)} chunks of {seq_len} frames cannot fill {lanes} lanes; "
-                         f"lower batch size or seq_len")
+        raise ConfigError(f"{len(chunks)} chunks of {seq_len} frames cannot fill {lanes} lanes; "
+                          f"lower batch_frames or seq_len")
     # Rotating the circle of chunks moves where lanes begin, so no frame is always a lane's first.
     shift = int(rng.integers(len(chunks)))
     chunks = chunks[shift:] + chunks[:shift]
@@ -76,8 +82,8 @@ def plan_windows(spans: list[Span], batch: int, seq_len: int, warmup: int, rng: 
     chunks = _tile(spans, seq_len, warmup, int(rng.integers(seq_len)))
     steps = len(chunks) // batch
     if steps == 0:
-        raise ValueError(f"{len(chunks)} windows of {warmup + seq_len} frames cannot fill a batch of {batch}; "
-                         f"lower the batch size")
+        raise ConfigError(f"{len(chunks)} windows of {warmup + seq_len} frames cannot fill a batch of {batch}; "
+                          f"lower batch_frames")
     order = rng.permutation(len(chunks))[: steps * batch]
     start = np.asarray([chunks[i][1] for i in order]).reshape(steps, batch)
     return Plan(start, np.ones_like(start, dtype=bool), seq_len, warmup)

@@ -36,6 +36,11 @@ class TemporalHead(nn.Module):
     def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
         raise NotImplementedError
 
+    def prime(self, features: Tensor, state: State) -> State:
+        """The state after seeing `features` (B, T, ...), when their outputs are not needed. Heads whose
+        state is a plain frame buffer override this to skip the computation."""
+        return self.forward(features, state)[1]
+
 
 class SteeringModel(nn.Module):
     def __init__(self, encoder: nn.Module, head: TemporalHead, *, name: str, config: dict,
@@ -93,14 +98,25 @@ class SteeringModel(nn.Module):
 
     def forward_standardized(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """(B, T, C, H, W) -> ((B, T, K) outputs in standard units, new state)."""
+        if state is None:
+            state = self.initial_state(frames.shape[0], frames.device)
+        return self.head(self.features(frames), state)
+
+    def features(self, frames: Tensor) -> Tensor:
+        """(B, T, C, H, W) frames -> (B, T, ...) per-frame encoder features (normalised inside)."""
         b, t = frames.shape[:2]
         x = frames.float()
         x = (x - self.input_mean.view(1, 1, -1, 1, 1)) / self.input_std.view(1, 1, -1, 1, 1)  # (B, T, C, H, W)
         feats = self.encoder(x.reshape(b * t, *x.shape[2:]))  # (B*T, ...)
-        feats = feats.reshape(b, t, *feats.shape[1:])  # (B, T, ...)
+        return feats.reshape(b, t, *feats.shape[1:])  # (B, T, ...)
+
+    @torch.no_grad()
+    def prime_state(self, frames: Tensor, state: State | None = None) -> State:
+        """The state after the history `frames` (B, T, C, H, W), without computing their outputs where
+        the head allows (training windows use it for frame history and burn-in)."""
         if state is None:
-            state = self.initial_state(b, frames.device)
-        return self.head(feats, state)
+            state = self.initial_state(frames.shape[0], frames.device)
+        return self.head.prime(self.features(frames), state)
 
     def forward_all(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """All outputs (B, T, K) in recording units (steering, then auxiliary targets)."""

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from timesteer.models.base import State, TemporalHead
-from timesteer.models.encoders import PILOTNET_CONVS, conv_stack, output_shape
+from timesteer.models.encoders import PILOTNET_CONVS, ConvEncoder, conv_stack, output_shape
 
 
 def mlp(sizes: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
@@ -91,41 +91,51 @@ def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tenso
     return seq, seq[:, -k1:]
 
 
-class FrameDifferenceHead(TemporalHead):
-    """diffnet (the Rambo idea): the current frame stacked with k-1 frame differences, one CNN, no RNN.
+class MotionHead(TemporalHead):
+    """Motion in the input (the Rambo idea): the current frame stacked with k-1 frame differences goes
+    through one CNN, whose features feed another head (an MLP for diffnet, a GRU or LSTM otherwise).
 
-    The state is a ring of the last k-1 normalised frames, so each new frame costs one CNN pass.
+    The state is a ring of the last k-1 normalised frames plus the inner head's state, so each new
+    frame costs one CNN pass.
     """
 
-    def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, hidden: Sequence[int],
-                 outputs: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, dropout: float,
+                 then: TemporalHead) -> None:
         super().__init__()
         c, h, w = in_shape
         self.k = frames
-        self.context_frames = frames - 1
+        self.context_frames = frames - 1 + then.context_frames
+        self.recurrent = getattr(then, "recurrent", False)
         self.frame_shape = (c, h, w)
-        stacked = (c * frames, h, w)
-        self.convs = conv_stack(stacked[0], (h, w), PILOTNET_CONVS)
-        flat = int(torch.tensor(output_shape(self.convs, stacked)).prod())
-        self.net = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, feature_dim), nn.ELU(),
-                                 mlp([feature_dim, *hidden, outputs], dropout))
+        self.encoder = ConvEncoder((c * frames, h, w), feature_dim, dropout)
+        self.then = then
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
         return (torch.zeros(batch, self.k - 1, *self.frame_shape, device=device, dtype=dtype),
-                torch.zeros(batch, device=device, dtype=dtype))
+                torch.zeros(batch, device=device, dtype=dtype), *self.then.initial_state(batch, device, dtype))
+
+    def stack(self, frames: Tensor, state: State) -> tuple[Tensor, Tensor]:
+        """(B, T, C, H, W) -> (B, T, k*C, H, W) [x_j, x_j - x_{j-1}, ...] newest first, and the new buffer."""
+        buffer, started = state[:2]
+        t = frames.shape[1]
+        seq, new_buffer = with_history(frames, buffer, started)  # (B, k-1+T, C, H, W)
+        k1 = self.k - 1
+        parts = [seq[:, k1:]] + [seq[:, k1 - i : k1 - i + t] - seq[:, k1 - i - 1 : k1 - i - 1 + t] for i in range(k1)]
+        return torch.cat(parts, dim=2), new_buffer
 
     def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
-        buffer, started = state
         b, t = features.shape[:2]
-        seq, new_buffer = with_history(features, buffer, started)  # (B, k-1+T, C, H, W)
-        # Window j ends at frame j: [x_j, x_j - x_{j-1}, ..., x_{j-k+2} - x_{j-k+1}].
-        windows = seq.unfold(1, self.k, 1)  # (B, T, C, H, W, k), oldest first
-        windows = windows.flip(-1)  # newest first
-        diffs = windows[..., :-1] - windows[..., 1:]  # (B, T, C, H, W, k-1)
-        stacked = torch.cat([windows[..., :1], diffs], dim=-1)  # (B, T, C, H, W, k)
-        stacked = stacked.permute(0, 1, 5, 2, 3, 4).reshape(b * t, -1, *self.frame_shape[1:])  # (B*T, k*C, H, W)
-        out = self.net(self.convs(stacked.contiguous(memory_format=torch.channels_last)))
-        return out.reshape(b, t, -1), (new_buffer, torch.ones_like(started))
+        stacked, new_buffer = self.stack(features, state)
+        f = self.encoder(stacked.reshape(b * t, *stacked.shape[2:])).reshape(b, t, -1)  # (B, T, feature_dim)
+        out, inner = self.then(f, tuple(state[2:]))
+        return out, (new_buffer, torch.ones_like(state[1]), *inner)
+
+    def prime(self, features: Tensor, state: State) -> State:
+        """History frames: a stateless inner head only needs the buffer filled, no convolution."""
+        if len(state) > 2:
+            return self.forward(features, state)[1]
+        _, new_buffer = with_history(features, state[0], state[1])
+        return new_buffer, torch.ones_like(state[1])
 
 
 class Conv3dLSTMHead(TemporalHead):

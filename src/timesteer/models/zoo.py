@@ -5,8 +5,14 @@
 | mean        | none                         | learnable constant                     | none                  |
 | pilotnet    | PilotNet convs + FC 100      | FC 50-10-1                             | none                  |
 | diffnet     | none (normalised frames)     | frame + k-1 differences -> PilotNet    | last k-1 frames       |
-| cnn_lstm    | PilotNet convs + FC          | LSTM + skip                            | (h, c)                |
-| cnn_gru     | PilotNet convs + FC          | GRU + skip                             | h                     |
+| cnn_lstm    | none (normalised frames)     | frame + difference -> PilotNet -> LSTM | last frame, (h, c)    |
+| cnn_gru     | none (normalised frames)     | frame + difference -> PilotNet -> GRU  | last frame, h         |
+
+By default `cnn_lstm` and `cnn_gru` see each frame stacked with its difference from the previous one
+(`motion_frames=2`): the car's own motion is what tells how it is steering, and without it a CNN+GRU
+does no better than PilotNet on one frame (see BENCHMARKS.md). Their CNN then runs inside the head,
+after a one-frame buffer, still once per frame. `motion_frames=1` gives the plain variant: a per-frame
+PilotNet encoder feeding the recurrence.
 | conv3d_lstm | PilotNet's first two convs   | causal 3D conv over k frames -> LSTM   | last k-1 maps, (h, c) |
 """
 
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 
 from timesteer.models.base import SteeringModel
 from timesteer.models.encoders import ConvEncoder, ConvStem, Identity
-from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameDifferenceHead, FrameMLPHead, RecurrentHead
+from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameMLPHead, MotionHead, RecurrentHead
 from timesteer.models.registry import register_model
 
 
@@ -42,6 +48,7 @@ class DiffNetConfig:
 
 @dataclass
 class RecurrentConfig:
+    motion_frames: int = 2  # 2: the frame and its difference from the previous one; 1: each frame alone
     feature_dim: int = 64
     hidden: int = 64
     layers: int = 1
@@ -77,22 +84,25 @@ def pilotnet(in_shape, outputs, cfg: PilotNetConfig) -> SteeringModel:
 
 @register_model("diffnet", DiffNetConfig, "PilotNet on the current frame stacked with frame differences (no RNN)")
 def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
-    head = FrameDifferenceHead(in_shape, cfg.frames, cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout)
+    then = FrameMLPHead(cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout)
+    head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout, then)
     return _model(Identity(), head, "diffnet", in_shape, outputs)
 
 
 def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
-    encoder = ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout)
-    head = RecurrentHead(kind, cfg.feature_dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
-    return _model(encoder, head, f"cnn_{kind}", in_shape, outputs)
+    rnn = RecurrentHead(kind, cfg.feature_dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
+    if cfg.motion_frames > 1:
+        head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn)
+        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs)
+    return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn, f"cnn_{kind}", in_shape, outputs)
 
 
-@register_model("cnn_lstm", RecurrentConfig, "PilotNet convolutions per frame, then an LSTM over time")
+@register_model("cnn_lstm", RecurrentConfig, "PilotNet CNN on each frame and its motion, then an LSTM over time")
 def cnn_lstm(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
     return _recurrent("lstm", in_shape, outputs, cfg)
 
 
-@register_model("cnn_gru", RecurrentConfig, "PilotNet convolutions per frame, then a GRU over time")
+@register_model("cnn_gru", RecurrentConfig, "PilotNet CNN on each frame and its motion, then a GRU over time")
 def cnn_gru(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
     return _recurrent("gru", in_shape, outputs, cfg)
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from timesteer import __version__
 from timesteer.config import from_dict, to_dict
-from timesteer.data.windows import Plan, plan_lanes, plan_windows
+from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
 from timesteer.models import SteeringModel, create_model, model_config
 from timesteer.train.batches import BatchStream
@@ -64,15 +64,20 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def make_schedule(cfg: TrainConfig, model: SteeringModel, world: int) -> Schedule:
+def make_schedule(cfg: TrainConfig, model: SteeringModel, world: int, data: TrainData) -> Schedule:
     has_state = model.is_recurrent or model.context_frames > 0
     stateful = model.is_recurrent if cfg.stateful is None else cfg.stateful
     seq_len = cfg.seq_len if cfg.seq_len is not None else (16 if model.is_recurrent else 1)
     if seq_len < 1:
         raise ConfigError(f"seq_len: expected >= 1, got {seq_len}")
-    lanes = max(world, cfg.batch_frames // seq_len // world * world)
     warmup = 0 if stateful else max(cfg.burn_in, model.context_frames if has_state else 0)
-    return Schedule(stateful, seq_len, lanes, warmup)
+    lanes = max(world, cfg.batch_frames // seq_len // world * world)
+    # A short recording cannot fill a big batch: use the lanes it can fill (the run records how many).
+    available = min_chunks(data.train_spans, seq_len, warmup) // world * world
+    if available == 0:
+        raise ConfigError(f"{data.train.path}: {sum(b - a for a, b in data.train_spans)} training frames are too "
+                          f"few for chunks of {warmup + seq_len} frames on {world} process(es)")
+    return Schedule(stateful, seq_len, min(lanes, available), warmup)
 
 
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -82,7 +87,7 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def masked_loss(out: torch.Tensor, target: torch.Tensor, aux_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_terms(out: torch.Tensor, target: torch.Tensor, aux_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, steering MSE) in standard units; out/target (B, L, K)."""
     err = (out.float() - target) ** 2
     steer = err[..., 0].mean()
@@ -122,7 +127,7 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
     model.to(device)
     if device.type != "cuda":
         model.channels_last()
-    schedule = make_schedule(cfg, model, d.world)
+    schedule = make_schedule(cfg, model, d.world, data)
     steps_per_epoch = schedule.plan(data, np.random.default_rng([cfg.seed, 0])).steps
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
@@ -187,13 +192,16 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
         for batch in stream:
             x = batch.frames.to(device, non_blocking=True)
             y = model.standardize_targets(batch.targets.to(device))
-            if schedule.stateful and state is not None:
-                state = model.reset_state(state, batch.reset.to(device))
-            else:
-                state = None
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                out, state = net(x, state, standardized=True)
-                loss, steer_mse = masked_loss(out[:, batch.warmup :], y, cfg.aux_weight)
+                if schedule.stateful and state is not None:
+                    state = model.reset_state(state, batch.reset.to(device))
+                elif batch.warmup:
+                    # Frame history / burn-in: build the state from the leading frames, outputs unneeded.
+                    state = model.prime_state(x[:, : batch.warmup])
+                else:
+                    state = None
+                out, state = net(x[:, batch.warmup :], state, standardized=True)
+                loss, steer_mse = loss_terms(out, y, cfg.aux_weight)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

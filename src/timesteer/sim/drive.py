@@ -1,0 +1,140 @@
+"""`timesteer drive`: a trained model steers CarRacing closed-loop; we count how often it must be
+rescued, NVIDIA's way: autonomy = (1 - interventions * 6 s / elapsed s) * 100.
+
+The model sees each raw frame through its `Steerer` (same crop and normalisation as training, state
+carried frame to frame); the pedals come from the expert's speed controller, so only steering is judged.
+`run="expert"` drives the expert itself, the reference every model is measured against.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from timesteer.data import Recording
+from timesteer.errors import TimesteerError
+from timesteer.sim.env import FPS, OBS_SIZE, crop_dashboard
+from timesteer.sim.episode import EpisodeConfig, run_episode
+from timesteer.sim.record import parse_seeds, run_parallel
+from timesteer.sim.video import write_drive_video
+
+EXPERT = "expert"
+
+
+@dataclass
+class DriveConfig:
+    run: str  # a run directory, or "expert"
+    seeds: list[int]
+    laps: float = 1.0
+    max_seconds: float = 150.0
+    video_dir: str | None = None
+    checkpoint: str = "best"
+    device: str = "cpu"
+    workers: int = 0
+    frame_skip: int | None = None  # default: the training recording's, else 2
+    progress: bool = True
+
+
+def training_tracks(run_dir: str) -> tuple[list[int] | None, int | None]:
+    """(track seeds the run's recordings were made on, their frame_skip), when they can be found."""
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    seeds: set[int] = set()
+    skip = None
+    for key in ("path", "val_path"):
+        path = info["data"].get(key)
+        try:
+            details = Recording.open(path).manifest.source.details if path else {}
+        except TimesteerError:
+            return None, None
+        seeds |= set(details.get("seeds", []))
+        skip = skip or details.get("frame_skip")
+    return sorted(seeds), skip
+
+
+def _check_run(run_dir: str) -> None:
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    f = info["data"]["frame"]
+    if info["data"]["steering"]["unit"] != "rad" or (f["source_height"], f["source_width"]) != OBS_SIZE:
+        raise TimesteerError(f"{run_dir}: trained on {f['source_height']}x{f['source_width']} frames with steering in "
+                             f"{info['data']['steering']['unit']!r}; driving CarRacing needs a model trained on "
+                             f"`timesteer record-sim` recordings (96x96 observations, radians)")
+
+
+def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
+    policy = on_reset = None
+    if cfg.run != EXPERT:
+        from timesteer.stream.steerer import Steerer
+
+        steerer = Steerer.from_run(cfg.run, cfg.checkpoint, cfg.device)
+        steerer.gap_reset_s = None  # the simulator's clock has no gaps; interventions reset explicitly
+
+        def policy(obs, t_s):
+            return steerer.step(obs)
+
+        on_reset = steerer.reset
+    keep = cfg.video_dir is not None
+    ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
+                                         keep_frames=keep), policy, on_reset)
+    out = ep.metrics()
+    if keep and ep.frames:
+        name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
+        frames = [crop_dashboard(f) for f in ep.frames]
+        video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{seed}.mp4", frames, ep.steering_rad,
+                                  ep.labels_rad, FPS / frame_skip)
+        out["video"] = str(video)
+    return out
+
+
+def drive(cfg: DriveConfig) -> dict[str, Any]:
+    seeds = parse_seeds(cfg.seeds)
+    trained_on, skip = (None, None)
+    if cfg.run != EXPERT:
+        if not (Path(cfg.run) / "run.json").is_file():
+            raise TimesteerError(f"{cfg.run}: not a training run (no run.json); pass a run directory or 'expert'")
+        _check_run(cfg.run)
+        trained_on, skip = training_tracks(cfg.run)
+    frame_skip = cfg.frame_skip or skip or 2
+    tracks = run_parallel(_drive_one, seeds, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
+                          cfg.progress)
+    elapsed = sum(t["elapsed_s"] for t in tracks)
+    interventions = sum(t["interventions"] for t in tracks)
+    overlap = sorted(set(seeds) & set(trained_on or []))
+    from timesteer.sim.episode import autonomy_pct
+
+    return {
+        "run": cfg.run,
+        "autonomy_pct": autonomy_pct(interventions, elapsed),
+        "interventions": interventions,
+        "laps_completed": sum(t["laps_completed"] for t in tracks),
+        "laps_attempted": cfg.laps * len(seeds),
+        "elapsed_s": round(elapsed, 2),
+        "mean_offset_m": sum(t["mean_offset_m"] * t["elapsed_s"] for t in tracks) / max(elapsed, 1e-9),
+        "max_offset_m": max(t["max_offset_m"] for t in tracks),
+        "steering_jerk_rms_rad_s2": sum(t["steering_jerk_rms_rad_s2"] * t["elapsed_s"] for t in tracks)
+        / max(elapsed, 1e-9),
+        "seeds": seeds,
+        "training_seeds": trained_on,
+        "seeds_overlap_training": overlap,
+        "frame_skip": frame_skip,
+        "tracks": tracks,
+    }
+
+
+def format_drive(result: dict[str, Any]) -> str:
+    lines = [f"{'track':>6} {'autonomy':>9} {'interv.':>7} {'laps':>5} {'seconds':>8} {'mean off':>9} "
+             f"{'max off':>8} {'jerk':>7}"]
+    for t in result["tracks"]:
+        lines.append(f"{t['seed']:>6} {t['autonomy_pct']:>8.1f}% {t['interventions']:>7} {t['laps_completed']:>5} "
+                     f"{t['elapsed_s']:>8.1f} {t['mean_offset_m']:>8.2f}m {t['max_offset_m']:>7.2f}m "
+                     f"{t['steering_jerk_rms_rad_s2']:>7.2f}")
+    lines.append(f"{'total':>6} {result['autonomy_pct']:>8.1f}% {result['interventions']:>7} "
+                 f"{result['laps_completed']:>5} {result['elapsed_s']:>8.1f} {result['mean_offset_m']:>8.2f}m "
+                 f"{result['max_offset_m']:>7.2f}m {result['steering_jerk_rms_rad_s2']:>7.2f}")
+    if result["seeds_overlap_training"]:
+        lines.append(f"WARNING: tracks {result['seeds_overlap_training']} were also used for training: this is not "
+                     f"a held-out test")
+    elif result["training_seeds"] is None and result["run"] != EXPERT:
+        lines.append("note: the training recording's tracks are unknown; cannot confirm the tracks are held out")
+    return "\n".join(lines)

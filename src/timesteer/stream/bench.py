@@ -1,0 +1,84 @@
+"""`timesteer bench stream RUN`: milliseconds per frame for live steering, carried state versus
+re-running a window of T frames every step (what donkeycar's recurrent pilots do)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from timesteer.data import Recording
+from timesteer.errors import TimesteerError
+from timesteer.stream.steerer import Steerer
+from timesteer.train.run import Which
+
+
+@dataclass
+class StreamBenchConfig:
+    run: str
+    frames: int = 300
+    window: int = 10
+    threads: int = 2
+    warmup: int = 20
+    checkpoint: Which = "best"
+
+
+def _frames(steerer: Steerer, run_dir: str, n: int) -> np.ndarray:
+    """Real frames from the run's recording when it is still there, else noise of the right shape."""
+    import json
+    from pathlib import Path
+
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    try:
+        rec = Recording.open(info["data"]["path"])
+        return np.asarray(rec.frames[: min(n, len(rec))])
+    except TimesteerError:
+        c, h, w = steerer.model.in_shape
+        return np.random.default_rng(0).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+
+
+def _percentiles(ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
+    torch.set_num_threads(cfg.threads)
+    steerer = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu")
+    frames = _frames(steerer, cfg.run, cfg.frames + cfg.warmup)
+    model = steerer.model
+
+    carried = []
+    steerer.reset()
+    for i, frame in enumerate(frames):
+        t0 = time.perf_counter()
+        steerer.step_shaped(frame)
+        if i >= cfg.warmup:
+            carried.append((time.perf_counter() - t0) * 1e3)
+
+    window: deque[np.ndarray] = deque(maxlen=cfg.window)
+    rerun = []
+    with torch.inference_mode():
+        for i, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            window.append(frame)
+            x = torch.from_numpy(np.stack(window)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
+            model(x, None)  # fresh state, the whole window again; only the last output is used
+            if i >= cfg.warmup:
+                rerun.append((time.perf_counter() - t0) * 1e3)
+    p50, p99 = _percentiles(carried)
+    w50, w99 = _percentiles(rerun)
+    return {"run": cfg.run, "model": model.name, "frame_shape": list(frames.shape[1:]), "threads": cfg.threads,
+            "frames": len(carried), "p50_ms": p50, "p99_ms": p99, "window": cfg.window, "window_p50_ms": w50,
+            "window_p99_ms": w99, "speedup": w50 / p50}
+
+
+def format_bench(r: dict[str, Any]) -> str:
+    h, w = r["frame_shape"][:2]
+    return (f"{r['model']} on {h}x{w}, {r['threads']} threads, {r['frames']} frames\n"
+            f"carried state      p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms\n"
+            f"re-run {r['window']:>2}-frame window  p50 {r['window_p50_ms']:.2f} ms   p99 {r['window_p99_ms']:.2f} ms\n"
+            f"speed-up           {r['speedup']:.1f}x")

@@ -1,0 +1,111 @@
+"""CarRacing: the expert completes a lap, record-sim writes a proper recording without the dashboard,
+noise records the expert's corrections, drives count interventions, and seeds are checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import run_cli
+from timesteer.data import Recording
+from timesteer.errors import ConfigError
+from timesteer.sim import (
+    DriveConfig,
+    EpisodeConfig,
+    RecordConfig,
+    autonomy_pct,
+    drive,
+    parse_seeds,
+    record_sim,
+    run_episode,
+)
+from timesteer.sim.env import DASHBOARD_ROWS, CarRacingSim
+from timesteer.train import TrainConfig, train
+
+
+def test_parse_seeds():
+    assert parse_seeds("1-3,7") == [1, 2, 3, 7]
+    assert parse_seeds("5") == [5]
+    for bad in ("3-1", "a-b", "1,1"):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+
+
+def test_autonomy_formula():
+    assert autonomy_pct(0, 100.0) == 100.0
+    assert autonomy_pct(2, 120.0) == pytest.approx(90.0)
+    assert autonomy_pct(30, 60.0) == 0.0  # floored: more rescue time than driving
+
+
+def test_expert_completes_a_lap_without_leaving_the_road():
+    result = run_episode(7, EpisodeConfig(laps=1.0))
+    m = result.metrics()
+    assert m["laps_completed"] == 1 and m["interventions"] == 0 and m["autonomy_pct"] == 100.0
+    assert result.progress_m >= result.track_length_m
+    assert m["max_offset_m"] < CarRacingSim(7).track.half_width_m / 2
+
+
+def test_a_car_that_always_steers_right_is_rescued_and_counted():
+    resets = []
+    result = run_episode(3, EpisodeConfig(laps=1.0, max_seconds=12.0), policy=lambda obs, t: 0.4,
+                         on_reset=lambda: resets.append(1))
+    assert result.interventions >= 1
+    assert len(resets) == result.interventions + 1  # once at the start, once per rescue
+    assert result.metrics()["autonomy_pct"] < 100.0
+    # After each rescue the car is back on the road: the offset right after is small.
+    assert min(result.offsets_m) < 1.0
+
+
+@pytest.fixture(scope="module")
+def sim_rec(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "rec"
+    return record_sim(RecordConfig(seeds=[1, 2], out=str(out), laps=0.15, noise=0.8, workers=2, progress=False))
+
+
+def test_record_sim_writes_a_recording(sim_rec):
+    rec = Recording.open(sim_rec)
+    m = rec.manifest
+    assert m.source.format == "carracing" and m.source.details["seeds"] == [1, 2]
+    assert (m.frame.height, m.frame.width, m.frame.source_height, m.frame.crop_bottom) == (84, 96, 96, DASHBOARD_ROWS)
+    assert m.steering.unit == "rad" and m.fps == pytest.approx(25.0)
+    assert len(m.segments) >= 2  # one per episode at least
+    assert {"timestamp_s", "steering", "speed", "segment"} <= set(rec.signals)
+    assert np.all(np.abs(rec.steering) <= 0.4 + 1e-9)
+    # Without the dashboard: the bottom rows are road and grass, not the black instrument panel.
+    assert rec.frames[:, -4:].mean() > 60
+    # Noise: what was executed differs from the recorded label, which is the expert's correction.
+    executed = rec.signals["executed_steering"]
+    assert np.mean(np.abs(executed - rec.steering) > 1e-6) > 0.05
+    assert rec.signals["speed"].max() > 5
+
+
+def test_drive_a_trained_model_and_warn_about_training_tracks(sim_rec, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(sim_rec), out=str(run), model="pilotnet", epochs=1, batch_frames=32,
+                      progress=False, tensorboard=False))
+    result = drive(DriveConfig(run=str(run), seeds=[2, 11], laps=0.1, workers=2, video_dir=str(tmp_path / "v"),
+                               progress=False))
+    assert {"autonomy_pct", "interventions", "laps_completed", "mean_offset_m", "tracks"} <= set(result)
+    assert [t["seed"] for t in result["tracks"]] == [2, 11]
+    assert result["seeds_overlap_training"] == [2]
+    assert all((tmp_path / "v" / f"run-track{s}.mp4").stat().st_size > 1000 for s in (2, 11))
+
+
+def test_cli_drive_expert_json(capsys):
+    code, out, err = run_cli("drive", "expert", "--seeds", "4", "--laps", "0.1", "--workers", "1", "--json",
+                             "--quiet", capsys=capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["autonomy_pct"] == 100.0 and result["tracks"][0]["distance_m"] > 0
+
+
+def test_drive_refuses_a_model_trained_on_other_frames(tmp_path, capsys):
+    from tests.helpers import make_recording
+
+    rec = make_recording(tmp_path / "rec", n=64)
+    train(TrainConfig(data=str(rec), out=str(tmp_path / "run"), model="mean", epochs=1, progress=False,
+                      tensorboard=False))
+    code, _, err = run_cli("drive", tmp_path / "run", "--seeds", "1", capsys=capsys)
+    assert code == 2 and "record-sim" in err
