@@ -110,8 +110,3 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
     return plain(obj)
 
-
-def replace_checked(obj: T, **changes: Any) -> T:
-    """`dataclasses.replace` with the same checking as `from_dict`."""
-    merged = {**to_dict(obj), **changes}
-    return from_dict(type(obj), merged, where=type(obj).__name__)

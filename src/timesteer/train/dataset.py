@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,6 +118,3 @@ def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[flo
         "target_std": targets.std(axis=0).tolist(),
     }
 
-
-def run_relative(path: str | Path) -> str:
-    return str(Path(path).absolute())

@@ -1,0 +1,38 @@
+"""The main job, shrunk: two training tracks, one test track, one epoch per model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from timesteer.demo import DemoConfig, run_demo
+from timesteer.errors import TimesteerError
+
+
+def test_demo_end_to_end(tmp_path):
+    cfg = DemoConfig(out=str(tmp_path / "demo"), quick=True, train_seeds="1-2", test_seeds="1001", epochs=1,
+                     progress=False)
+    index = run_demo(cfg)
+    assert index == tmp_path / "demo" / "report" / "index.html"
+    summary = json.loads((index.parent / "summary.json").read_text())
+    assert [m["model"] for m in summary["models"]] == ["expert", "pilotnet", "cnn_gru"]
+    assert summary["models"][0]["autonomy_pct"] == 100.0
+    for m in summary["models"][1:]:
+        assert 0.0 <= m["autonomy_pct"] <= 100.0 and m["rmse"] > 0
+        assert (index.parent / m["page"]).is_file()
+        assert (index.parent / m["page"]).with_name("drive.mp4").stat().st_size > 1000
+    page = index.read_text()
+    assert page.count("<video") == 3 and "autonomy" in page
+    # Rerunning replaces the demo's own directory...
+    (tmp_path / "demo" / "stale.txt").write_text("old")
+    run_demo(cfg)
+    assert not (tmp_path / "demo" / "stale.txt").exists()
+
+
+def test_demo_never_deletes_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(TimesteerError, match="not made by `timesteer demo`"):
+        run_demo(DemoConfig(out=str(tmp_path / "mine"), progress=False))
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
