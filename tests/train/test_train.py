@@ -111,3 +111,24 @@ def test_a_short_recording_trains_with_the_lanes_it_can_fill(tmp_path):
                       tensorboard=False))
     lanes = json.loads((tmp_path / "run" / "run.json").read_text())["schedule"]["lanes"]
     assert 0 < lanes <= 32  # 32 training frames, one per lane, not the default 256
+
+
+def test_side_cameras_join_training_with_a_steering_offset(tmp_path):
+    from tests.helpers import write_udacity_sim
+    from timesteer.data import ImportConfig, import_recording
+
+    src = write_udacity_sim(tmp_path / "sim", n=80)
+    rec = import_recording(ImportConfig("udacity-sim", str(src), str(tmp_path / "rec"), camera="all",
+                                        progress=False))
+    train(TrainConfig(data=str(rec), out=str(tmp_path / "run"), model="pilotnet", epochs=1, batch_frames=16,
+                      progress=False, tensorboard=False))
+    data = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
+    assert data["cameras_used"] == 3
+    assert data["side_offset"] == pytest.approx(5 / 25)  # 5 degrees in the simulator's unit (1 = 25 degrees)
+
+
+def test_stateless_windows_with_burn_in(rec, tmp_path):
+    result = train(small(rec, tmp_path / "w", model="cnn_gru", epochs=1, stateful=False, seq_len=8, burn_in=4))
+    schedule = json.loads((tmp_path / "w" / "run.json").read_text())["schedule"]
+    assert schedule["stateful"] is False and schedule["warmup"] == 4 and schedule["seq_len"] == 8
+    assert np.isfinite(result.best_val_rmse)

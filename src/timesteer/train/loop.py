@@ -174,7 +174,6 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
                              "best_epoch": best_epoch, "best_val_rmse": _finite(best_val)})
         log = Logbook(run_dir, cfg.tensorboard, first_epoch)
     val_targets = data.val_targets()[span_indexes(data.val_spans), 0]
-    status = "finished"
 
     # ---- epochs
     for epoch in range(first_epoch, cfg.epochs):
