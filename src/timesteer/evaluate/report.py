@@ -135,10 +135,25 @@ figcaption {{ color: #555; font-size: 0.9em; }}
 </head>
 <body>
 <h1>{title}</h1>
+<p>How the model steered on recorded driving it was not trained on, compared with the human (or expert)
+who drove. The model saw the frames one after another, in time order, with its memory carried from frame to
+frame, exactly as it would while driving; only what the car's camera saw is used, never the human's steering.</p>
 <h2>Metrics</h2>
 <table id="metrics">
 {table}
 </table>
+<details><summary>What these figures mean</summary><ul>
+<li><b>RMSE</b> (root mean squared error) and <b>MAE</b> (mean absolute error): how far the model's steering is
+from the human's, on average; lower is better. Big misses weigh more in RMSE. The unit is the recording's
+(radians of road-wheel angle when it says rad).</li>
+<li><b>95th percentile |error|</b>: 95% of frames are closer than this.</li>
+<li><b>Smoothness</b>: the typical change of steering from one frame to the next. A model much jerkier than the
+human would make an uncomfortable ride; one much smoother may be lagging behind.</li>
+<li><b>Bias</b>: a model that always steers a little to one side shows it here.</li>
+<li><b>By magnitude</b>: errors on straight road, gentle and sharp bends separately; sharp bends are rare and
+usually the hardest.</li>
+<li>Open-loop figures are not driving: a small error here does not prove the model can keep a car on the road.
+Closed-loop tests (<code>timesteer drive</code>) do.</li></ul></details>
 {segments}
 <h2>Plots</h2>
 <div id="plots">
