@@ -2,10 +2,12 @@
 trained on expert recordings with and without steering noise.
 
     python benchmarks/bench_drive.py --out /tmp/bench-drive [--train-seeds 1-8] [--test-seeds 1001-1020]
+                                     [--drive-noise 0.6]
 
 Training tracks and test tracks are disjoint. Each model trains on the same recording for the same
 epochs (validation: the last 20% of each of 5 time blocks, for early stopping), then drives one lap
-of every test track. Prints one JSON object.
+of every test track; with --drive-noise, random steering pulses disturb every driver the same way.
+Recordings and runs already in --out are reused. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -36,13 +38,15 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.4)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--drive-noise", type=float, default=0.0, help="disturbances while driving the test tracks")
     args = p.parse_args()
     out = Path(args.out)
     train_seeds, test_seeds = parse_seeds(args.train_seeds), parse_seeds(args.test_seeds)
     rows = []
     t0 = time.perf_counter()
-    rows.append({"model": "expert", "noise": None, **summarize(drive(DriveConfig(run="expert", seeds=test_seeds,
-                                                                                  progress=False)))})
+    disturb = args.drive_noise
+    rows.append({"model": "expert", "noise": None, "drive_noise": disturb,
+                 **summarize(drive(DriveConfig(run="expert", seeds=test_seeds, noise=disturb, progress=False)))})
     print(json.dumps(rows[-1]), flush=True)
     for noise in (0.0, args.noise):
         rec = out / f"rec-noise{noise}"
@@ -53,9 +57,9 @@ def main() -> None:
             if not (run / "best.pt").exists():
                 train(TrainConfig(data=str(rec), out=str(run), model=model, epochs=args.epochs, val_split="blocks",
                                   seed=args.seed, threads=2, progress=False, tensorboard=False))
-            result = drive(DriveConfig(run=str(run), seeds=test_seeds, progress=False))
+            result = drive(DriveConfig(run=str(run), seeds=test_seeds, noise=disturb, progress=False))
             assert not result["seeds_overlap_training"]
-            rows.append({"model": model, "noise": noise, **summarize(result)})
+            rows.append({"model": model, "noise": noise, "drive_noise": disturb, **summarize(result)})
             print(json.dumps(rows[-1]), flush=True)
     print(json.dumps({"benchmark": "drive", "train_seeds": train_seeds, "test_seeds": test_seeds,
                       "epochs": args.epochs, "cpus": os.cpu_count(), "python": platform.python_version(),

@@ -261,6 +261,8 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", required=True, help="CarRacing track seeds to drive, e.g. 1001-1020")
     p.add_argument("--laps", type=float, default=1.0)
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="disturbances: steering pulses (fraction of full lock) added to the driver's commands")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (default: one per CPU)")
@@ -273,7 +275,8 @@ def _drive(args: argparse.Namespace) -> int:
     from timesteer.sim import DriveConfig, drive, format_drive, parse_seeds
 
     result = drive(DriveConfig(run=args.run, seeds=parse_seeds(args.seeds), laps=args.laps,
-                               max_seconds=args.max_seconds, video_dir=args.video, checkpoint=args.checkpoint,
+                               max_seconds=args.max_seconds, noise=args.noise, video_dir=args.video,
+                               checkpoint=args.checkpoint,
                                workers=args.workers, progress=not args.quiet))
     print_json(result) if args.json else print(format_drive(result))
     return 0

@@ -109,3 +109,10 @@ def test_drive_refuses_a_model_trained_on_other_frames(tmp_path, capsys):
                       tensorboard=False))
     code, _, err = run_cli("drive", tmp_path / "run", "--seeds", "1", capsys=capsys)
     assert code == 2 and "record-sim" in err
+
+
+def test_drive_disturbances_push_the_car_around():
+    calm = drive(DriveConfig(run="expert", seeds=[5], laps=0.3, workers=1, progress=False))
+    pushed = drive(DriveConfig(run="expert", seeds=[5], laps=0.3, noise=0.6, workers=1, progress=False))
+    assert pushed["noise"] == 0.6
+    assert pushed["mean_offset_m"] > 1.5 * calm["mean_offset_m"]

@@ -3,6 +3,8 @@ rescued, NVIDIA's way: autonomy = (1 - interventions * 6 s / elapsed s) * 100.
 
 The model sees each raw frame through its `Steerer` (same crop and normalisation as training, state
 carried frame to frame); the pedals come from the expert's speed controller, so only steering is judged.
+`noise` adds the same random steering pulses as `record-sim --noise` to whatever the driver commands (the
+same pulses for every driver on a given track): a test of recovering, not only of following.
 `run="expert"` drives the expert itself, the reference every model is measured against.
 """
 
@@ -29,6 +31,7 @@ class DriveConfig:
     seeds: list[int]
     laps: float = 1.0
     max_seconds: float = 150.0
+    noise: float = 0.0  # disturbances: steering pulses added to what the model commands (same on every run)
     video_dir: str | None = None
     checkpoint: str = "best"
     device: str = "cpu"
@@ -76,7 +79,7 @@ def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
         on_reset = steerer.reset
     keep = cfg.video_dir is not None
     ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
-                                         keep_frames=keep), policy, on_reset)
+                                         noise=cfg.noise, keep_frames=keep), policy, on_reset)
     out = ep.metrics()
     if keep and ep.frames:
         name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
@@ -114,6 +117,7 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
         "max_offset_m": max(t["max_offset_m"] for t in tracks),
         "steering_jerk_rms_rad_s2": sum(t["steering_jerk_rms_rad_s2"] * t["elapsed_s"] for t in tracks)
         / max(elapsed, 1e-9),
+        "noise": cfg.noise,
         "seeds": seeds,
         "training_seeds": trained_on,
         "seeds_overlap_training": overlap,
