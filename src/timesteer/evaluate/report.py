@@ -11,25 +11,20 @@ import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from timesteer.evaluate.plots import plot_error_histogram, plot_scatter, plot_timeline
-from timesteer.evaluate.runner import Evaluation, evaluate_loaded
+from timesteer.evaluate.runner import EvalConfig, Evaluation, evaluate_loaded
 from timesteer.evaluate.video import write_two_wheel_video
-from timesteer.train.run import Which, load_run
+from timesteer.train.run import load_run
 
 EMBED_VIDEO_MAX_BYTES = 40_000_000
 
 
-@dataclass
-class ReportConfig:
-    run: str
-    data: str
+@dataclass(kw_only=True)
+class ReportConfig(EvalConfig):
+    """What `timesteer eval` takes, plus where the report goes and how much video to render."""
+
     out: str
-    split: Literal["val", "all"] = "val"
-    min_speed: float | None = None
-    checkpoint: Which = "best"
-    device: str = "auto"
     video: bool = True
     video_seconds: float | None = 120.0  # longest video to render (None: the whole split)
     progress: bool = True
