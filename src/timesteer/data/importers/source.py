@@ -58,6 +58,7 @@ class ParsedSource:
     forced_breaks: np.ndarray | None = None  # frame indexes where a new segment must start
     details: dict[str, Any] = field(default_factory=dict)
     row_files: list[Path] | None = None  # per-frame log file, when the log spans several files
+    fps: float | None = None  # the nominal rate, when the source has no timestamps of its own
 
     def __len__(self) -> int:
         return len(self.timestamps_s)

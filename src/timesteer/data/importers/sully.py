@@ -52,13 +52,13 @@ def parse(src: Path, fps: float | None = None, **_: object) -> ParsedSource:
                                       f"{when.strip()!r}", row=row.line) from None
     if stamps and len(stamps) != len(rows):
         raise InputError(log, "some lines have a timestamp and some do not; expected all or none")
-    details = {}
+    details, rate = {}, None
     if stamps:
         t = np.asarray(stamps) - stamps[0]
     else:
         rate = fps or DEFAULT_FPS
         t = np.arange(len(rows)) / rate
-        details = {"fps_assumed": rate, "fps_override": rate}
+        details = {"fps_assumed": rate}
     return ParsedSource(
         format="sully",
         path=src,
@@ -70,4 +70,5 @@ def parse(src: Path, fps: float | None = None, **_: object) -> ParsedSource:
                           note="steering-wheel degrees; the car's steering ratio is not recorded"),
         cameras=[CameraSource(name="center", frames=ImageFiles(paths))],
         details=details,
+        fps=rate,
     )

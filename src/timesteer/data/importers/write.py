@@ -74,7 +74,7 @@ def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
             parsed.timestamps_s)
         segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
         starts = np.array([s.start for s in segments])
-        fps = parsed.details.pop("fps_override", None) or frame_rate(parsed.timestamps_s, starts)
+        fps = parsed.fps or frame_rate(parsed.timestamps_s, starts)
         signals = {"timestamp_s": parsed.timestamps_s, "steering": parsed.signals["steering"],
                    "segment": segment_ids(segments, n)}
         signals.update({k: v for k, v in parsed.signals.items() if k != "steering"})
