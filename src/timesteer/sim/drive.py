@@ -10,7 +10,6 @@ same pulses for every driver on a given track): a test of recovering, not only o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ from typing import Any
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.sim.env import FPS, OBS_SIZE, crop_dashboard
-from timesteer.sim.episode import EpisodeConfig, run_episode
+from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim.record import parse_seeds, run_parallel
 from timesteer.sim.video import write_drive_video
+from timesteer.train.run import read_run_info
 
 EXPERT = "expert"
 
@@ -40,9 +40,8 @@ class DriveConfig:
     progress: bool = True
 
 
-def training_tracks(run_dir: str) -> tuple[list[int] | None, int | None]:
+def training_tracks(info: dict[str, Any]) -> tuple[list[int] | None, int | None]:
     """(track seeds the run's recordings were made on, their frame_skip), when they can be found."""
-    info = json.loads((Path(run_dir) / "run.json").read_text())
     seeds: set[int] = set()
     skip = None
     for key in ("path", "val_path"):
@@ -56,8 +55,7 @@ def training_tracks(run_dir: str) -> tuple[list[int] | None, int | None]:
     return sorted(seeds), skip
 
 
-def _check_run(run_dir: str) -> None:
-    info = json.loads((Path(run_dir) / "run.json").read_text())
+def _check_run(run_dir: str, info: dict[str, Any]) -> None:
     f = info["data"]["frame"]
     if info["data"]["steering"]["unit"] != "rad" or (f["source_height"], f["source_width"]) != OBS_SIZE:
         raise TimesteerError(f"{run_dir}: trained on {f['source_height']}x{f['source_width']} frames with steering in "
@@ -94,18 +92,15 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
     seeds = parse_seeds(cfg.seeds)
     trained_on, skip = (None, None)
     if cfg.run != EXPERT:
-        if not (Path(cfg.run) / "run.json").is_file():
-            raise TimesteerError(f"{cfg.run}: not a training run (no run.json); pass a run directory or 'expert'")
-        _check_run(cfg.run)
-        trained_on, skip = training_tracks(cfg.run)
+        info = read_run_info(cfg.run)
+        _check_run(cfg.run, info)
+        trained_on, skip = training_tracks(info)
     frame_skip = cfg.frame_skip or skip or 2
     tracks = run_parallel(_drive_one, seeds, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
                           cfg.progress)
     elapsed = sum(t["elapsed_s"] for t in tracks)
     interventions = sum(t["interventions"] for t in tracks)
     overlap = sorted(set(seeds) & set(trained_on or []))
-    from timesteer.sim.episode import autonomy_pct
-
     return {
         "run": cfg.run,
         "autonomy_pct": autonomy_pct(interventions, elapsed),

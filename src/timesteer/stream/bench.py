@@ -14,7 +14,7 @@ import torch
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.stream.steerer import Steerer
-from timesteer.train.run import Which
+from timesteer.train.run import Which, read_run_info
 
 
 @dataclass
@@ -29,12 +29,8 @@ class StreamBenchConfig:
 
 def _frames(steerer: Steerer, run_dir: str, n: int) -> np.ndarray:
     """Real frames from the run's recording when it is still there, else noise of the right shape."""
-    import json
-    from pathlib import Path
-
-    info = json.loads((Path(run_dir) / "run.json").read_text())
     try:
-        rec = Recording.open(info["data"]["path"])
+        rec = Recording.open(read_run_info(run_dir)["data"]["path"])
         return np.asarray(rec.frames[: min(n, len(rec))])
     except TimesteerError:
         c, h, w = steerer.model.in_shape

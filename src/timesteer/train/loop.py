@@ -36,8 +36,7 @@ from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
 from timesteer.train.logbook import Logbook
 from timesteer.train.predict import predict_spans, span_indexes
-
-RUN_FILE = "run.json"
+from timesteer.train.run import RUN_FILE, read_run_info
 
 
 @dataclass
@@ -283,10 +282,7 @@ def _resume_payload(run_dir: Path, resume: bool) -> dict[str, Any] | None:
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        raise TimesteerError(f"{path}: not found; expected a run directory made by `timesteer train`")
-    return from_dict(TrainConfig, json.loads(path.read_text())["config"], where=str(path))
+    return from_dict(TrainConfig, read_run_info(run_dir)["config"], where=str(Path(run_dir) / RUN_FILE))
 
 
 def _write_run(run_dir: Path, info: dict[str, Any]) -> None:

@@ -14,6 +14,19 @@ from timesteer.train.checkpoint import load_checkpoint, model_from_payload
 from timesteer.train.distributed import pick_device
 
 Which = Literal["best", "last"]
+RUN_FILE = "run.json"
+
+
+def read_run_info(path: str | Path) -> dict[str, Any]:
+    """A run directory's run.json, or one clear error when there is none or it is not JSON."""
+    info_path = Path(path) / RUN_FILE
+    if not info_path.is_file():
+        raise TimesteerError(f"{path}: not a training run (no {RUN_FILE}); expected a directory made by "
+                             f"`timesteer train`")
+    try:
+        return json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TimesteerError(f"{info_path}: not valid JSON ({exc.msg})") from None
 
 
 @dataclass
@@ -56,14 +69,7 @@ def recording_identity(rec: Recording) -> dict[str, Any]:
 
 def load_run(path: str | Path, which: Which = "best", device: str = "cpu") -> LoadedRun:
     path = Path(path)
-    info_path = path / "run.json"
-    if not info_path.is_file():
-        raise TimesteerError(f"{path}: not a training run (no run.json); expected a directory made by "
-                             f"`timesteer train`")
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise TimesteerError(f"{info_path}: not valid JSON ({exc.msg})") from None
+    info = read_run_info(path)
     ckpt = path / f"{which}.pt"
     payload = load_checkpoint(ckpt)
     model = model_from_payload(payload, ckpt)
