@@ -7,7 +7,10 @@ steering angle, so a model can learn from them and a test can check that it did.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import av
@@ -173,3 +176,51 @@ def make_recording(dest: Path, n: int = 60, *, segments: int = 1, size=(48, 64))
 
     import_recording(ImportConfig(format="udacity-sim", src=str(src), dest=str(dest), progress=False))
     return dest
+
+
+def tree_state(*roots: Path) -> dict[str, tuple[int, str]]:
+    """Every file under `roots` (hidden ones too) with its size and content hash: compare before and
+    after a command to prove it created, changed and left behind nothing."""
+    import hashlib
+
+    state: dict[str, tuple[int, str]] = {}
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            state[str(root)] = (root.stat().st_size, hashlib.sha1(root.read_bytes()).hexdigest())
+            continue
+        if not root.exists():
+            continue
+        state[str(root) + "/"] = (0, "dir")
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                state[str(p)] = (p.stat().st_size, hashlib.sha1(p.read_bytes()).hexdigest())
+            else:
+                state[str(p) + "/"] = (0, "dir")
+    return state
+
+
+def fails_with_one_line(capsys, *args, watch: tuple[Path, ...] = (), mentions: tuple[str, ...] = ()) -> str:
+    """Run the CLI expecting exit status 2 and one line on stderr that mentions each of `mentions`, with no
+    traceback, and nothing under `watch` created, changed or removed. Returns the line."""
+    before = tree_state(*watch)
+    code, out, err = run_cli(*args, capsys=capsys)
+    assert code == 2, (code, out, err)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("timesteer: error: ") and "Traceback" not in err, err
+    for text in mentions:
+        assert str(text) in lines[0], (text, lines[0])
+    assert tree_state(*watch) == before, "the command changed files it must not touch"
+    return lines[0]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims a huge picture (a decompression bomb's calling card)."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    return bytes(data)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,7 +45,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", metavar="T,B", help="rows to cut from the top and bottom, in source pixels")
     p.add_argument("--camera", help="udacity-sim: center|left|right|all (default center); udacity: a frame_id")
     p.add_argument("--csv", help="video: the CSV of timestamp_s,steering[,speed] (default: SRC with .csv)")
-    p.add_argument("--fps", type=float, help="sully: frame rate when data.txt has no timestamps (default 30)")
+    p.add_argument("--fps", type=float, help="frame rate of the recording: resample to it (frames are dropped, never "
+                   "invented); a sully log without timestamps is taken to run at it (default 30)")
     p.add_argument("--steering-unit", choices=["rad", "deg_wheel", "normalized"], help="video: steering unit")
     p.add_argument("--steering-to-rad", type=float, help="video: factor from that unit to radians")
     p.add_argument("--gap", type=float, dest="gap_threshold_s",
@@ -104,8 +108,11 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="recording to train on")
-    p.add_argument("--val", help="a separate validation recording (default: a time split of --data)")
+    p.add_argument("--data", nargs="+", metavar="REC",
+                   help="recordings to train on: recording directories, directories of recordings, or dataset "
+                        "files (.json/.toml with optional weights)")
+    p.add_argument("--val", nargs="+", metavar="REC",
+                   help="separate validation recordings (default: the last --val-fraction of each --data recording)")
     p.add_argument("--val-fraction", type=float, help="fraction held out for validation (default 0.2)")
     p.add_argument("--val-split", choices=["end", "blocks"], help="hold out the end of the drive, or of each block")
     p.add_argument("--val-blocks", type=int, help="number of time blocks with --val-split blocks")
@@ -150,26 +157,30 @@ def _train(args: argparse.Namespace) -> int:
 
     given = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
     if args.resume:
+        # Resume in the directory given (a moved or copied run trains where it now is).
         base = to_dict(load_run_config(args.resume))
         extra = set(given) - {"epochs", "progress", "tensorboard", "device", "threads", "patience"}
         if extra:
             raise ConfigError(f"--resume continues a run as configured; only --epochs, --patience, --device, "
                               f"--threads and --quiet may change (got --{sorted(extra)[0].replace('_', '-')})")
-        config = from_dict(TrainConfig, {**base, **given}, where="train")
+        config = from_dict(TrainConfig, {**base, **given, "out": args.resume}, where="train")
     else:
         missing = [k for k in ("data", "out") if k not in given]
         if missing:
             raise ConfigError(f"--{missing[0]} is required (or --resume RUN)")
         config = from_dict(TrainConfig, given, where="train")
     result = train(config, resume=bool(args.resume))
-    best = f"{result.best_val_rmse:.4f}" if result.best_val_rmse != float("inf") else "n/a"
-    print(f"run {result.run_dir}: {result.epochs_done} epochs, best val RMSE {best} at epoch {result.best_epoch + 1}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks
+        best = f"{result.best_val_rmse:.4f}" if result.best_val_rmse != float("inf") else "n/a"
+        print(f"run {result.run_dir}: {result.epochs_done} epochs, best val RMSE {best} at epoch "
+              f"{result.best_epoch + 1}")
     return 0
 
 
 # ---------------------------------------------------------------- eval / compare / report
 def _common_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="recording to evaluate on")
+    p.add_argument("--data", required=True, nargs="+", metavar="REC",
+                   help="recordings to evaluate on (a row each and the frame-weighted total)")
     p.add_argument("--split", choices=["val", "all"], default="val",
                    help="val: the run's validation block of this recording; all: every frame")
     p.add_argument("--min-speed", type=float, help="leave out frames slower than this (recording's speed unit)")
@@ -367,21 +378,67 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, configure, handler in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         configure(p)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, parser=p)
     return parser
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that every writer cleans up as after Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _name_option(exc: TimesteerError, parser: argparse.ArgumentParser) -> str:
+    """A config error names a field (`gap_threshold_s: expected ...`); on the command line, say the
+    option the user typed (`--gap: expected ...`)."""
+    from timesteer.errors import ConfigError
+
+    text = str(exc)
+    if not isinstance(exc, ConfigError) or ":" not in text:
+        return text
+    key, rest = text.split(":", 1)
+    field = key.removeprefix("train.").split("[")[0]
+    for action in parser._actions:
+        if action.dest == field and action.option_strings:
+            return f"{action.option_strings[-1]}{key[len(key.split('[')[0]):]}:{rest}"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, _on_signal)
     try:
         return int(args.handler(args) or 0)
     except TimesteerError as exc:
-        print(f"timesteer: error: {exc}", file=sys.stderr)
+        print(f"timesteer: error: {_one_line(_name_option(exc, args.parser))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("timesteer: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"timesteer: interrupted ({signal.Signals(signum).name}); nothing half-written was left",
+              file=sys.stderr)
+        return 128 + int(signum)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the environment: a full disk, no permission, a port in use
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"timesteer: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,26 +1,76 @@
 """Typed configs: dataclasses with defaults in code, loaded from plain dicts with strict checking.
 
-`from_dict(Config, {...})` refuses unknown keys and values of the wrong type, naming the key, so a
-typo in a saved config or a notebook call fails loudly instead of silently using a default.
+`from_dict(Config, {...})` refuses unknown keys, missing required keys and values of the wrong type,
+naming the key, so a typo in a saved config or a notebook call fails loudly instead of silently using
+a default. Ranges live in the type: `epochs: Annotated[int, Range(1)] = 30`. A config that calls
+`validate(self)` in `__post_init__` refuses the same values whether it is built by the command line,
+from a dict, or directly from Python. Every float must be finite: NaN and infinity are never a setting.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from timesteer.errors import ConfigError
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a number: `Range(1)` is >= 1, `Range(0, open_min=True)` is > 0,
+    `Range(0, 1, open_max=True)` is in [0, 1)."""
+
+    min: float | None = None
+    max: float | None = None
+    open_min: bool = False
+    open_max: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{'>' if self.open_min else '>='} {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{'<' if self.open_max else '<='} {self.max:g}")
+        return " and ".join(parts)
+
+    def check(self, value: Any, key: str) -> None:
+        if isinstance(value, list | tuple):  # a range on a list applies to each item
+            for i, item in enumerate(value):
+                self.check(item, f"{key}[{i}]")
+            return
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            return
+        low_bad = self.min is not None and (value <= self.min if self.open_min else value < self.min)
+        high_bad = self.max is not None and (value >= self.max if self.open_max else value > self.max)
+        if low_bad or high_bad:
+            raise ConfigError(f"{key}: expected a value {self.describe()}, got {value!r}")
+
+
+# Shorthands for the ranges configs use most.
+Positive = Range(0, open_min=True)
+NonNegative = Range(0)
+AtLeastOne = Range(1)
+Fraction = Range(0, 1)
+
+
 def _check(value: Any, hint: Any, key: str) -> Any:
     """Return `value` converted to `hint` where lossless (int to float, list to tuple), else raise."""
     origin = get_origin(hint)
     if hint is Any:
+        return value
+    if origin is Annotated:
+        base, *extras = get_args(hint)
+        value = _check(value, base, key)
+        for extra in extras:
+            if isinstance(extra, Range):
+                extra.check(value, key)
         return value
     if origin is Literal:
         if value not in get_args(hint):
@@ -65,6 +115,8 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -83,17 +135,39 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls, include_extras=True)
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
-    """Build dataclass `cls` from `data`, refusing unknown keys and wrong types (errors name the key)."""
+    """Build dataclass `cls` from `data`, refusing unknown keys, missing required keys and wrong types
+    (errors name the key)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls} is not a dataclass")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected an object of keys and values, got {type(data).__name__}")
+    hints = _hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = {f.name for f in fields}
+    unknown = sorted(str(k) for k in set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+    for f in fields:
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in data:
+            raise ConfigError(f"{where}: missing key {f.name!r}")
     kwargs = {name: _check(value, hints[name], f"{where}.{name}") for name, value in data.items()}
     return cls(**kwargs)
+
+
+def validate(obj: Any, where: str = "") -> None:
+    """Check every field of dataclass instance `obj` against its type and range, converting in place where
+    lossless (int to float, list to tuple). Call it from `__post_init__`; errors name the field."""
+    for f in dataclasses.fields(obj):
+        key = f"{where}.{f.name}" if where else f.name
+        converted = _check(getattr(obj, f.name), _hints(type(obj))[f.name], key)
+        if converted is not getattr(obj, f.name):
+            object.__setattr__(obj, f.name, converted)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def runs(tmp_path_factory):
 
 def test_eval_val_split_matches_training_validation(runs):
     rec, run = runs
-    ev = evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(rec)))
+    (ev,) = evaluate(EvalConfig(run=str(run["pilotnet"]), data=str(rec))).parts
     info = json.loads((run["pilotnet"] / "run.json").read_text())
     assert ev.metrics["frames"] == info["data"]["val_frames"]
     assert ev.metrics["rmse"] == pytest.approx(info["best_val_rmse"], rel=1e-5)

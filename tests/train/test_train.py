@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,12 +45,14 @@ def test_run_directory_holds_checkpoints_metrics_and_config(rec, tmp_path):
     out = tmp_path / "run"
     train(small(rec, out, model="cnn_gru", epochs=2, tensorboard=True))
     rows = read_metrics(out)
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # numbered from 1, as the console counts
     assert all(float(r["frames_per_s"]) > 0 and 0 <= float(r["data_wait_fraction"]) <= 1 for r in rows)
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "finished" and info["epochs_done"] == 2
     assert info["schedule"]["stateful"] is True and info["schedule"]["seq_len"] == 16
-    assert info["data"]["val_spans"] and info["data"]["train_spans"]
+    (recording,) = info["data"]["recordings"]
+    assert recording["val_spans"] and recording["train_spans"]
+    assert Path(info["config"]["data"]).is_absolute()  # the run can be resumed from anywhere
     assert any((out / "tensorboard").iterdir())
     payload = load_checkpoint(out / "best.pt")
     assert {"model", "optimizer", "scheduler", "epoch", "normalization", "train_config"} <= set(payload)

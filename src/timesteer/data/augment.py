@@ -14,21 +14,27 @@ carried, so a recurrent model never sees a drive flip or change camera mid-way. 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Annotated
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from timesteer.config import Fraction, NonNegative, Range, validate
+
 
 @dataclass
 class AugmentConfig:
-    flip: float = 0.5  # probability of a mirrored sequence (steering negated)
-    brightness: float = 0.25  # brightness factor drawn from 1 +- this
-    contrast: float = 0.2  # contrast factor drawn from 1 +- this
-    shadow: float = 0.3  # probability of a random shadow
-    shift_px: int = 0  # largest horizontal shift in pixels (0: off)
+    flip: Annotated[float, Fraction] = 0.5  # probability of a mirrored sequence (steering negated)
+    brightness: Annotated[float, Range(0, 1, open_max=True)] = 0.25  # brightness factor drawn from 1 +- this
+    contrast: Annotated[float, Range(0, 1, open_max=True)] = 0.2  # contrast factor drawn from 1 +- this
+    shadow: Annotated[float, Fraction] = 0.3  # probability of a random shadow
+    shift_px: Annotated[int, NonNegative] = 0  # largest horizontal shift in pixels (0: off)
     shift_steer_per_px: float = 0.004  # steering added per pixel of shift (recording units)
-    side_camera: float = 0.5  # probability of using a side camera when the recording has them
+    side_camera: Annotated[float, Fraction] = 0.5  # probability of using a side camera when the recording has them
+
+    def __post_init__(self) -> None:
+        validate(self, "augment")
 
 
 @dataclass

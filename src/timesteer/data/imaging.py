@@ -7,6 +7,7 @@ same way in training and in driving. Resizing uses Pillow's antialiased bilinear
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,21 +74,46 @@ def open_image(path: Path, named_by: str = "") -> Image.Image:
     if not path.is_file():
         raise InputError(path, f"image file not found{suffix}")
     try:
-        with Image.open(path) as img:
-            img.load()
-            return img
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(path, f"image does not decode ({exc}){suffix}") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_size(img)
+                img.load()
+                return img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(path, f"image claims to be enormous ({_first(exc)}); refusing to decode it{suffix}") \
+            from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(path, f"image does not decode ({_first(exc)}){suffix}") from None
+
+
+MAX_IMAGE_PIXELS = 40_000_000  # a 4K dashcam frame is 8.3 Mpx; a header claiming far more is a bomb or damage
+
+
+def _check_size(img: Image.Image) -> None:
+    if img.width * img.height > MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+                                           f"any camera frame has")
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def decode_image_bytes(data: bytes) -> Image.Image:
     """Decode an in-memory encoded image (JPEG, PNG), raising ValueError when it is not one."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return img
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"not a decodable image ({exc})") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                _check_size(img)
+                img.load()
+                return img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"image claims to be enormous ({_first(exc)}); refusing to decode it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as exc:
+        raise ValueError(f"not a decodable image ({_first(exc)})") from None
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

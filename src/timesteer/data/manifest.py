@@ -109,7 +109,7 @@ class Manifest:
         raise ConfigError(f"camera {name!r} is not in this recording (it has {[c.name for c in self.cameras]})")
 
     def to_json(self) -> str:
-        return json.dumps(to_dict(self), indent=2) + "\n"
+        return json.dumps(to_dict(self), indent=2, allow_nan=False) + "\n"
 
     def validate(self, where: str | Path) -> None:
         if self.format != FORMAT_NAME:
@@ -119,9 +119,23 @@ class Manifest:
                                     f"understands ({FORMAT_VERSION}); upgrade timesteer")
         if not self.cameras:
             raise InputError(where, "expected at least one camera")
-        covered = sum(s.frames for s in self.segments)
-        if covered != self.frames:
-            raise InputError(where, f"segments cover {covered} frames but the recording has {self.frames}")
+        for cam in self.cameras:
+            if Path(cam.file).name != cam.file or not cam.file.endswith(".npy"):
+                raise InputError(where, f"camera {cam.name!r}: expected a .npy file name inside the recording, "
+                                        f"got {cam.file!r}")
+        g = self.frame
+        if min(g.height, g.width, g.channels) <= 0:
+            raise InputError(where, f"expected a positive frame size, got {g.height}x{g.width}x{g.channels}")
+        if self.frames < 0:
+            raise InputError(where, f"expected a frame count >= 0, got {self.frames}")
+        position = 0
+        for k, seg in enumerate(self.segments):
+            if seg.start != position or seg.stop <= seg.start:
+                raise InputError(where, f"segment {k} covers frames {seg.start}-{seg.stop}; expected segments in "
+                                        f"order, each starting where the last stopped ({position})")
+            position = seg.stop
+        if position != self.frames:
+            raise InputError(where, f"segments cover {position} frames but the recording has {self.frames}")
         if not (self.fps > 0 and math.isfinite(self.fps)):
             raise InputError(where, f"expected a positive frame rate, got {self.fps}")
 
@@ -132,12 +146,12 @@ def read_manifest(directory: str | Path) -> Manifest:
         raise InputError(path, "no manifest here: expected a recording directory made by `timesteer import` "
                                "or `timesteer record-sim`")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"expected a JSON manifest, could not read it ({exc})") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"expected a JSON manifest, could not read it ({exc})") from None
     try:
         manifest = from_dict(Manifest, data, where="manifest")
     except ConfigError as exc:
-        raise InputError(path, str(exc)) from exc
+        raise InputError(path, f"not a valid timesteer manifest ({exc})") from None
     manifest.validate(path)
     return manifest

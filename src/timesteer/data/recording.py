@@ -78,17 +78,29 @@ class Recording:
 def read_signals(path: Path, expected_rows: int) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise InputError(path, "signals table not found")
-    with open(path) as fh:
-        header = fh.readline().strip().split(",")
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise InputError(path, f"expected numeric columns {header} ({exc})") from exc
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(path, f"expected numeric columns {header} ({_first_line(exc)})") from None
+    if not np.isfinite(table).all():
+        row = int(np.argwhere(~np.isfinite(table))[0][0])
+        raise InputError(path, "expected finite numbers", row=row + 2)
     if expected_rows == 0:
         table = np.zeros((0, len(header)))
     if table.shape != (expected_rows, len(header)):
         raise InputError(path, f"expected {expected_rows} rows of {len(header)} columns, found {table.shape}")
+    if len(set(header)) != len(header) or not all(header):
+        raise InputError(path, f"expected distinct column names in the header, got {header}", row=1)
     signals = {name: table[:, i].copy() for i, name in enumerate(header)}
     if "segment" in signals:
         signals["segment"] = signals["segment"].astype(np.int64)
     return signals
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

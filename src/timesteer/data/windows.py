@@ -57,13 +57,31 @@ def _tile(spans: list[Span], seq_len: int, warmup: int, offset: int) -> list[tup
     return chunks
 
 
-def min_chunks(spans: list[Span], seq_len: int, warmup: int = 0) -> int:
+def _weigh(chunks: list[tuple[int, int]], weights: list[float] | None,
+           rng: np.random.Generator | None) -> list[tuple[int, int]]:
+    """Repeat each span's chunks by its weight: w = 2.5 gives them twice, and a third time with
+    probability 0.5 (drawn per span and epoch). A repeated run of chunks is a new sequence for a lane."""
+    if weights is None or all(w == 1.0 for w in weights):
+        return chunks
+    by_span: dict[int, list[tuple[int, int]]] = {}
+    for chunk in chunks:
+        by_span.setdefault(chunk[0], []).append(chunk)
+    out: list[tuple[int, int]] = []
+    for k, span_chunks in by_span.items():
+        w = weights[k]
+        reps = int(w) + (int(rng.random() < w - int(w)) if rng is not None else 0)
+        out += span_chunks * reps
+    return out
+
+
+def min_chunks(spans: list[Span], seq_len: int, warmup: int = 0, weights: list[float] | None = None) -> int:
     """The fewest chunks an epoch can have, whatever random offset it draws."""
-    return min(len(_tile(spans, seq_len, warmup, offset)) for offset in range(seq_len))
+    return min(len(_weigh(_tile(spans, seq_len, warmup, offset), weights, None)) for offset in range(seq_len))
 
 
-def plan_lanes(spans: list[Span], lanes: int, seq_len: int, rng: np.random.Generator) -> Plan:
-    chunks = _tile(spans, seq_len, 0, int(rng.integers(seq_len)))
+def plan_lanes(spans: list[Span], lanes: int, seq_len: int, rng: np.random.Generator,
+               weights: list[float] | None = None) -> Plan:
+    chunks = _weigh(_tile(spans, seq_len, 0, int(rng.integers(seq_len))), weights, rng)
     steps = len(chunks) // lanes
     if steps == 0:
         raise ConfigError(f"{len(chunks)} chunks of {seq_len} frames cannot fill {lanes} lanes; "
@@ -78,8 +96,9 @@ def plan_lanes(spans: list[Span], lanes: int, seq_len: int, rng: np.random.Gener
     return Plan(start, reset, seq_len, 0)
 
 
-def plan_windows(spans: list[Span], batch: int, seq_len: int, warmup: int, rng: np.random.Generator) -> Plan:
-    chunks = _tile(spans, seq_len, warmup, int(rng.integers(seq_len)))
+def plan_windows(spans: list[Span], batch: int, seq_len: int, warmup: int, rng: np.random.Generator,
+                 weights: list[float] | None = None) -> Plan:
+    chunks = _weigh(_tile(spans, seq_len, warmup, int(rng.integers(seq_len))), weights, rng)
     steps = len(chunks) // batch
     if steps == 0:
         raise ConfigError(f"{len(chunks)} windows of {warmup + seq_len} frames cannot fill a batch of {batch}; "

@@ -7,6 +7,7 @@ directory that the next import of the same DEST removes).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import uuid
@@ -16,34 +17,69 @@ from types import TracebackType
 import numpy as np
 
 from timesteer import __version__
-from timesteer.data.manifest import MANIFEST_FILE, SIGNALS_FILE, Manifest
+from timesteer.data.manifest import FORMAT_NAME, MANIFEST_FILE, SIGNALS_FILE, Manifest
 from timesteer.errors import InputError
+from timesteer.files import atomic_write, hold, write_text
 
 # Column order in signals.csv; optional columns appear only when the source has them.
 SIGNAL_ORDER = ("timestamp_s", "steering", "segment", "speed", "throttle", "brake", "torque")
 SIGNAL_FORMATS = {"timestamp_s": "%.6f", "segment": "%d"}
 
 
-def check_destination(dest: Path, overwrite: bool) -> None:
+def is_recording(path: Path) -> bool:
+    """True when `path` is a directory whose manifest says it is a timesteer recording. A donkeycar tub
+    also holds a `manifest.json`; only ours may ever be replaced."""
+    manifest = path / MANIFEST_FILE
+    if not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+
+
+def check_destination(dest: Path, overwrite: bool, sources: tuple[Path, ...] = ()) -> None:
+    """DEST may be new, or (with --overwrite) an existing timesteer recording that is not, and does not
+    hold, any source being read."""
+    dest_r = dest.resolve()
+    for src in sources:
+        src_r = src.resolve()
+        if src_r == dest_r or dest_r in src_r.parents:
+            raise InputError(dest, f"is (or holds) the source {src}; write the recording somewhere else")
+    if dest.exists() and not dest.is_dir():
+        raise InputError(dest, "is a file; expected a new directory for the recording")
     if dest.exists() and not overwrite:
         raise InputError(dest, "destination already exists; choose a new path or pass --overwrite")
-    if dest.exists() and not (dest / MANIFEST_FILE).is_file():
+    if dest.exists() and not is_recording(dest):
         # --overwrite replaces recordings, never arbitrary directories a typo might point at.
         raise InputError(dest, "destination exists and is not a timesteer recording; refusing to overwrite it")
 
 
 class RecordingWriter:
-    """Use as a context manager: `with RecordingWriter(dest) as w: ...; w.commit(manifest, signals)`."""
+    """Use as a context manager: `with RecordingWriter(dest) as w: ...; w.commit(manifest, signals)`.
 
-    def __init__(self, dest: str | Path, overwrite: bool = False) -> None:
+    While it is open it holds a lock on DEST (a second import or record-sim to the same DEST fails at
+    once, naming the holder); everything is written in a hidden temporary directory beside DEST that
+    becomes DEST in one rename on commit, and is removed on any error, Ctrl-C or termination signal."""
+
+    def __init__(self, dest: str | Path, overwrite: bool = False, sources: tuple[Path, ...] = ()) -> None:
         self.dest = Path(dest).absolute()
-        check_destination(self.dest, overwrite)
+        check_destination(self.dest, overwrite, sources)
         self.overwrite = overwrite
+        self.sources = sources
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.dest.parent.glob(f".{self.dest.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        self.tmp = self.dest.parent / f".{self.dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-        self.tmp.mkdir()
+        self._lock = hold(self.dest.parent / f".{self.dest.name}.lock", str(self.dest))
+        self._lock.__enter__()
+        try:
+            # Only a holder of the lock may clear what a killed import left behind.
+            for stale in self.dest.parent.glob(f".{self.dest.name}.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            self.tmp = self.dest.parent / f".{self.dest.name}.tmp-{uuid.uuid4().hex[:8]}"
+            self.tmp.mkdir()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         self._files: list[FrameFile] = []
         self.committed = False
 
@@ -52,8 +88,11 @@ class RecordingWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self.committed:
-            self.abort()
+        try:
+            if not self.committed:
+                self.abort()
+        finally:
+            self._lock.__exit__(None, None, None)
 
     def frames(self, file: str, count: int, height: int, width: int, channels: int = 3) -> FrameFile:
         """A sequential writer of `count` uint8 frames (height, width, channels) into `file` (.npy)."""
@@ -71,10 +110,10 @@ class RecordingWriter:
         manifest.signals = columns
         manifest.validate(self.dest / MANIFEST_FILE)
         write_signals(self.tmp / SIGNALS_FILE, signals, columns)
-        (self.tmp / MANIFEST_FILE).write_text(manifest.to_json())
+        write_text(self.tmp / MANIFEST_FILE, manifest.to_json())
         trash = None
         if self.dest.exists():
-            check_destination(self.dest, self.overwrite)
+            check_destination(self.dest, self.overwrite, self.sources)
             trash = self.dest.parent / f".{self.dest.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(self.dest, trash)
         os.replace(self.tmp, self.dest)
@@ -113,6 +152,8 @@ class FrameFile:
     def close(self) -> None:
         if self.fh.closed:
             return
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
         self.fh.close()
         if self.written != self.shape[0]:
             raise ValueError(f"{self.path.name}: {self.written} frames written, {self.shape[0]} expected")
@@ -125,7 +166,7 @@ def write_signals(path: Path, signals: dict[str, np.ndarray], columns: list[str]
             raise ValueError(f"signal {name} has {len(signals[name])} rows, expected {n}")
     table = np.column_stack([np.asarray(signals[c], dtype=np.float64) for c in columns]) if n else None
     fmt = [SIGNAL_FORMATS.get(c, "%.9g") for c in columns]
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path) as fh:
         fh.write(",".join(columns) + "\n")
         if table is not None:
             np.savetxt(fh, table, delimiter=",", fmt=fmt)

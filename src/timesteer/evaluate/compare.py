@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from timesteer.data import Recording
+from timesteer.config import validate
 from timesteer.errors import TimesteerError
-from timesteer.evaluate.runner import choose_spans, evaluate_loaded
+from timesteer.evaluate.runner import choose_spans, evaluate_set, open_recordings
 from timesteer.train.run import Which, load_run
 
 COLUMNS = ("run", "model", "rmse", "mae", "p95_abs_error", "smoothness_pred", "frames")
@@ -16,39 +17,54 @@ COLUMNS = ("run", "model", "rmse", "mae", "p95_abs_error", "smoothness_pred", "f
 @dataclass
 class CompareConfig:
     runs: list[str]
-    data: str
+    data: str | list[str]  # recordings, directories of recordings, or dataset files
     split: Literal["val", "all"] = "val"
     min_speed: float | None = None
     checkpoint: Which = "best"
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        validate(self)
+
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     if not cfg.runs:
         raise TimesteerError("compare needs at least one run")
-    rec = Recording.open(cfg.data)
+    recs = open_recordings([cfg.data] if isinstance(cfg.data, str) else list(cfg.data))
     runs = [load_run(r, cfg.checkpoint, cfg.device) for r in cfg.runs]
-    spans = [choose_spans(r, rec, cfg.split) for r in runs]
-    if any(s != spans[0] for s in spans[1:]):
-        raise TimesteerError("these runs hold out different validation frames of this recording; compare them on "
-                             "the same frames with --split all")
+    for rec in recs:
+        spans = [choose_spans(r, rec, cfg.split) for r in runs]
+        if any(s != spans[0] for s in spans[1:]):
+            raise TimesteerError(f"these runs hold out different validation frames of {rec.path}; compare them on "
+                                 f"the same frames with --split all")
     rows = []
     for run in runs:
-        ev = evaluate_loaded(run, rec, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
-        m = ev.metrics
+        evs = evaluate_set(run, recs, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
+        m = evs.metrics
         rows.append({"run": str(run.path), "model": run.model.name, "rmse": m["rmse"], "mae": m["mae"],
                      "p95_abs_error": m["p95_abs_error"], "smoothness_pred": m["smoothness_pred"],
-                     "smoothness_true": m["smoothness_true"], "frames": m["frames"], "rmse_rad": m.get("rmse_rad")})
+                     "smoothness_true": m["smoothness_true"], "frames": m["frames"], "rmse_rad": m.get("rmse_rad"),
+                     "per_recording": [{"data": str(p.rec.path), "frames": p.metrics["frames"],
+                                        "rmse": p.metrics["rmse"]} for p in evs.parts]})
     rows.sort(key=lambda r: r["rmse"])
-    return {"data": str(rec.path), "split": cfg.split, "unit": rec.manifest.steering.unit,
-            "min_speed": cfg.min_speed, "rows": rows}
+    return {"data": [str(r.path) for r in recs] if len(recs) > 1 else str(recs[0].path), "split": cfg.split,
+            "unit": recs[0].manifest.steering.unit, "min_speed": cfg.min_speed, "rows": rows}
 
 
 def markdown_table(table: dict[str, Any]) -> str:
-    head = ["rank", "run", "model", f"RMSE ({table['unit']})", "MAE", "p95 |err|", "smoothness model / human",
-            "frames"]
+    several = len(table["rows"][0]["per_recording"]) > 1 if table["rows"] else False
+    names = [Path(p["data"]).name for p in table["rows"][0]["per_recording"]] if several else []
+    head = ["rank", "run", "model", f"RMSE ({table['unit']})" + (" total" if several else ""),
+            *[f"RMSE {n}" for n in names], "MAE", "p95 |err|", "smoothness model / human", "frames"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(table["rows"], start=1):
-        lines.append(f"| {i} | {r['run']} | {r['model']} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['p95_abs_error']:.4f} "
-                     f"| {r['smoothness_pred']:.4f} / {r['smoothness_true']:.4f} | {r['frames']} |")
+        per = [f"{p['rmse']:.4f}" for p in r["per_recording"]] if several else []
+        lines.append("| " + " | ".join([str(i), r["run"], r["model"], f"{r['rmse']:.4f}", *per, f"{r['mae']:.4f}",
+                                        f"{r['p95_abs_error']:.4f}",
+                                        f"{_num(r['smoothness_pred'])} / {_num(r['smoothness_true'])}",
+                                        str(r["frames"])]) + " |")
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -11,13 +11,19 @@ import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
+from timesteer.config import Positive
 from timesteer.evaluate.plots import plot_error_histogram, plot_scatter, plot_timeline
-from timesteer.evaluate.runner import EvalConfig, Evaluation, evaluate_loaded
+from timesteer.evaluate.runner import EvalConfig, Evaluation, EvaluationSet, evaluate_set, open_recordings
 from timesteer.evaluate.video import write_two_wheel_video
+from timesteer.files import fresh_directory, write_json, write_text
 from timesteer.train.run import load_run
 
 EMBED_VIDEO_MAX_BYTES = 40_000_000
+
+
+REPORT_MARKER = ".timesteer-report"
 
 
 @dataclass(kw_only=True)
@@ -26,38 +32,51 @@ class ReportConfig(EvalConfig):
 
     out: str
     video: bool = True
-    video_seconds: float | None = 120.0  # longest video to render (None: the whole split)
+    video_seconds: Annotated[float | None, Positive] = 120.0  # longest video per recording (None: all of it)
     progress: bool = True
 
 
 def report(cfg: ReportConfig) -> Path:
-    from timesteer.data import Recording
-
     run = load_run(cfg.run, cfg.checkpoint, cfg.device)
-    ev = evaluate_loaded(run, Recording.open(cfg.data), cfg.split, cfg.min_speed, str(run.model.target_mean.device))
-    return write_report(ev, Path(cfg.out), video=cfg.video, video_seconds=cfg.video_seconds, progress=cfg.progress)
+    evs = evaluate_set(run, open_recordings(cfg.data_list), cfg.split, cfg.min_speed, str(run.model.target_mean.device))
+    return write_report(evs, Path(cfg.out), video=cfg.video, video_seconds=cfg.video_seconds, progress=cfg.progress)
 
 
-def write_report(ev: Evaluation, out: Path, video: bool = True, video_seconds: float | None = 120.0,
+@dataclass
+class PartSection:
+    title: str
+    evaluation: Evaluation
+    plots: list[tuple[str, Path]]
+    video: Path | None
+
+
+def write_report(ev: Evaluation | EvaluationSet, out: Path, video: bool = True, video_seconds: float | None = 120.0,
                  progress: bool = True, extra_sections: list[tuple[str, str]] | None = None) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    plots = [
-        ("Steering over time", plot_timeline(ev, out / "steering_over_time.png")),
-        ("Error histogram", plot_error_histogram(ev, out / "error_histogram.png")),
-        ("Predicted vs human", plot_scatter(ev, out / "predicted_vs_human.png")),
-    ]
-    video_path = None
-    if video:
-        n = len(ev.indexes)
-        if video_seconds is not None:
-            n = min(n, max(1, int(video_seconds * ev.rec.manifest.fps)))
-        t = ev.rec.timestamps_s[ev.indexes]
-        video_path = write_two_wheel_video(out / "drive.mp4", ev.rec.camera_frames(None), ev.indexes[:n], t[:n],
-                                           ev.true[:n], ev.pred[:n], ev.rec.manifest.fps, ev.metrics["unit"],
-                                           ev.metrics["to_rad"], progress=progress)
-    (out / "metrics.json").write_text(json.dumps(ev.summary(), indent=2) + "\n")
-    page = render_page(ev, plots, video_path, extra_sections or [])
-    (out / "index.html").write_text(page, encoding="utf-8")
+    """Write the report directory `out` (built aside and put in place whole; an existing directory is
+    replaced only if it is a timesteer report). Returns the path of its index.html."""
+    evs = ev if isinstance(ev, EvaluationSet) else EvaluationSet(ev.run, [ev], ev.metrics)
+    with fresh_directory(out, REPORT_MARKER, "report") as tmp:
+        sections = []
+        for k, part in enumerate(evs.parts):
+            prefix = "" if len(evs.parts) == 1 else f"{k + 1}-"
+            plots = [
+                ("Steering over time", plot_timeline(part, tmp / f"{prefix}steering_over_time.png")),
+                ("Error histogram", plot_error_histogram(part, tmp / f"{prefix}error_histogram.png")),
+                ("Predicted vs human", plot_scatter(part, tmp / f"{prefix}predicted_vs_human.png")),
+            ]
+            video_path = None
+            if video:
+                n = len(part.indexes)
+                if video_seconds is not None:
+                    n = min(n, max(1, int(video_seconds * part.rec.manifest.fps)))
+                t = part.rec.timestamps_s[part.indexes]
+                video_path = write_two_wheel_video(tmp / f"{prefix}drive.mp4", part.rec.camera_frames(None),
+                                                   part.indexes[:n], t[:n], part.true[:n], part.pred[:n],
+                                                   part.rec.manifest.fps, part.metrics["unit"],
+                                                   part.metrics["to_rad"], progress=progress)
+            sections.append(PartSection(str(part.rec.path), part, plots, video_path))
+        write_json(tmp / "metrics.json", evs.summary())
+        write_text(tmp / "index.html", render_page(evs, sections, extra_sections or []))
     return out / "index.html"
 
 
@@ -65,17 +84,21 @@ def data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def metrics_rows(ev: Evaluation) -> list[tuple[str, str]]:
-    m = ev.metrics
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def metrics_rows(run_name: str, m: dict[str, Any], data: str, epoch: str) -> list[tuple[str, str]]:
     unit = m["unit"]
     rows = [
-        ("Model", f"{ev.run.model.name} ({ev.run.checkpoint.name}, epoch {ev.run.epoch + 1})"),
-        ("Recording", f"{ev.rec.path} — {m['split']} split, {m['frames']} frames"),
+        ("Model", f"{run_name} ({epoch})"),
+        ("Recording", f"{data} — {m['split']} split, {m['frames']} frames"),
         ("How the model ran", m["mode"]),
         ("RMSE", f"{m['rmse']:.4f} {unit}" + (f" ({m['rmse_rad']:.4f} rad)" if m.get("rmse_rad") is not None else "")),
         ("MAE", f"{m['mae']:.4f} {unit}"),
         ("95th percentile |error|", f"{m['p95_abs_error']:.4f} {unit}"),
-        ("Smoothness (RMS change per frame)", f"model {m['smoothness_pred']:.4f}, human {m['smoothness_true']:.4f}"),
+        ("Smoothness (RMS change per frame)",
+         f"model {_num(m['smoothness_pred'])}, human {_num(m['smoothness_true'])}"),
         ("Bias (mean model - human)", f"{m['bias']:+.4f} {unit}"),
     ]
     for name, b in m["rmse_by_magnitude"].items():
@@ -86,31 +109,52 @@ def metrics_rows(ev: Evaluation) -> list[tuple[str, str]]:
     return rows
 
 
-def render_page(ev: Evaluation, plots: list[tuple[str, Path]], video: Path | None,
-                extra_sections: list[tuple[str, str]]) -> str:
+def _part_html(section: PartSection, heading: bool) -> str:
     esc = html.escape
-    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in metrics_rows(ev))
+    ev = section.evaluation
     figures = "\n".join(
         f'<figure><img alt="{esc(title)}" src="{data_uri(p, "image/png")}"><figcaption>{esc(title)}</figcaption>'
-        f"</figure>" for title, p in plots)
+        f"</figure>" for title, p in section.plots)
     video_html = ""
-    if video is not None:
+    if section.video is not None:
+        video = section.video
         src = data_uri(video, "video/mp4") if video.stat().st_size <= EMBED_VIDEO_MAX_BYTES else video.name
-        video_html = (f'<h2>The drive, two steering wheels</h2><p>Green: the human. Orange: the model, running '
+        video_html = (f'<h3>The drive, two steering wheels</h3><p>Green: the human. Orange: the model, running '
                       f'frame by frame with its state carried. The strip chart shows the last seconds.</p>'
-                      f'<video id="drive" controls muted loop playsinline preload="auto" width="640">'
+                      f'<video class="drive" controls muted loop playsinline preload="auto" width="640">'
                       f'<source src="{src}" type="video/mp4">Your browser cannot play H.264 video; open '
                       f'{esc(video.name)} beside this page.</video>')
-    extra = "\n".join(f"<h2>{esc(title)}</h2>\n{body}" for title, body in extra_sections)
     segments = ""
     if len(ev.metrics["per_segment"]) > 1:
         seg_rows = "\n".join(f"<tr><td>{s['segment']}</td><td>{s['frames']}</td><td>{s['rmse']:.4f}</td>"
-                             f"<td>{s['smoothness_pred']:.4f}</td><td>{s['smoothness_true']:.4f}</td></tr>"
+                             f"<td>{_num(s['smoothness_pred'])}</td><td>{_num(s['smoothness_true'])}</td></tr>"
                              for s in ev.metrics["per_segment"])
-        segments = ("<h2>Per segment</h2><table><tr><th>segment</th><th>frames</th><th>RMSE</th>"
+        segments = ("<h3>Per segment</h3><table><tr><th>segment</th><th>frames</th><th>RMSE</th>"
                     f"<th>smoothness model</th><th>smoothness human</th></tr>{seg_rows}</table>")
-    return PAGE.format(title=esc(f"timesteer report: {ev.run.model.name}"), table=table, figures=figures,
-                       video=video_html, segments=segments, extra=extra, json=esc(json.dumps(ev.summary())))
+    title = f"<h2>{esc(section.title)}</h2>" if heading else ""
+    return f'{title}{segments}<h3>Plots</h3><div class="plots">{figures}</div>{video_html}'
+
+
+def render_page(evs: EvaluationSet, sections: list[PartSection], extra_sections: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    run = evs.run
+    several = len(sections) > 1
+    data = str(sections[0].evaluation.rec.path) if not several else f"{len(sections)} recordings (total)"
+    rows = metrics_rows(run.model.name, evs.metrics, data, f"{run.checkpoint.name}, epoch {run.epoch + 1}")
+    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    per_recording = ""
+    if several:
+        body = "\n".join(f"<tr><td>{esc(str(s.evaluation.rec.path))}</td><td>{s.evaluation.metrics['frames']}</td>"
+                         f"<td>{s.evaluation.metrics['rmse']:.4f}</td><td>{s.evaluation.metrics['mae']:.4f}</td></tr>"
+                         for s in sections)
+        per_recording = (f'<h2>Per recording</h2><table id="recordings"><tr><th>recording</th><th>frames</th>'
+                         f'<th>RMSE</th><th>MAE</th></tr>{body}<tr><th>total (frame-weighted)</th>'
+                         f'<th>{evs.metrics["frames"]}</th><th>{evs.metrics["rmse"]:.4f}</th>'
+                         f'<th>{evs.metrics["mae"]:.4f}</th></tr></table>')
+    parts = "\n".join(_part_html(s, several) for s in sections)
+    extra = "\n".join(f"<h2>{esc(title)}</h2>\n{body}" for title, body in extra_sections)
+    return PAGE.format(title=esc(f"timesteer report: {run.model.name}"), table=table, per_recording=per_recording,
+                       parts=parts, extra=extra, json=esc(json.dumps(evs.summary())))
 
 
 PAGE = """<!doctype html>
@@ -149,12 +193,8 @@ human would make an uncomfortable ride; one much smoother may be lagging behind.
 usually the hardest.</li>
 <li>Open-loop figures are not driving: a small error here does not prove the model can keep a car on the road.
 Closed-loop tests (<code>timesteer drive</code>) do.</li></ul></details>
-{segments}
-<h2>Plots</h2>
-<div id="plots">
-{figures}
-</div>
-{video}
+{per_recording}
+{parts}
 {extra}
 <details><summary>All figures as JSON</summary><pre>{json}</pre></details>
 <script>
@@ -163,7 +203,7 @@ window.addEventListener("load", () => {{
   const imgs = [...document.images];
   document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length + "/" + imgs.length;
 }});
-const v = document.getElementById("drive");
+const v = document.querySelector("video.drive");
 if (v) {{
   v.addEventListener("loadedmetadata", () => {{ document.body.dataset.videoDuration = v.duration.toFixed(2); }});
   v.addEventListener("error", () => {{ document.body.dataset.videoError = "1"; }}, true);

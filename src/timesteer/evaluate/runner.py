@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from timesteer.config import validate
 from timesteer.data import Recording
+from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, TimesteerError
 from timesteer.evaluate.metrics import steering_metrics
@@ -26,15 +28,24 @@ MODE = "time-ordered, state carried frame to frame within each segment (as when 
 @dataclass
 class EvalConfig:
     run: str
-    data: str
+    data: str | list[str]  # recordings, directories of recordings, or dataset files (as `train --data`)
     split: Literal["val", "all"] = "val"
     min_speed: float | None = None
     checkpoint: Which = "best"
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def data_list(self) -> list[str]:
+        return [self.data] if isinstance(self.data, str) else list(self.data)
+
 
 @dataclass
 class Evaluation:
+    """One run on one recording."""
+
     run: LoadedRun
     rec: Recording
     spans: list[Span]
@@ -47,6 +58,24 @@ class Evaluation:
     def summary(self) -> dict[str, Any]:
         return {"run": str(self.run.path), "model": self.run.model.name, "checkpoint": self.run.checkpoint.name,
                 "epoch": self.run.epoch + 1, "data": str(self.rec.path), **self.metrics}
+
+
+@dataclass
+class EvaluationSet:
+    """One run on several recordings: a part per recording and the total over all their frames (so each
+    recording weighs by its frames)."""
+
+    run: LoadedRun
+    parts: list[Evaluation]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        head = {"run": str(self.run.path), "model": self.run.model.name, "checkpoint": self.run.checkpoint.name,
+                "epoch": self.run.epoch + 1}
+        if len(self.parts) == 1:
+            return self.parts[0].summary()
+        return {**head, "data": [str(p.rec.path) for p in self.parts], **self.metrics,
+                "recordings": [{"data": str(p.rec.path), **p.metrics} for p in self.parts]}
 
 
 def check_run_matches(run: LoadedRun, rec: Recording) -> None:
@@ -69,7 +98,7 @@ def choose_spans(run: LoadedRun, rec: Recording, split: str) -> list[Span]:
         raise TimesteerError(f"run {run.path} was not trained on {rec.path}, so it has no validation block there; "
                              f"use --split all")
     if not spans:
-        raise TimesteerError(f"run {run.path} was trained without a validation split; use --split all")
+        raise TimesteerError(f"run {run.path} held out nothing of {rec.path} for validation; use --split all")
     return spans
 
 
@@ -77,7 +106,7 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
                     device: str = "cpu") -> Evaluation:
     check_run_matches(run, rec)
     spans = choose_spans(run, rec, split)
-    camera = run.data.get("camera")
+    camera = run.data.camera
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
     pred = predict_spans(run.model, frames, spans, device)[:, 0].astype(np.float64)
     idx = span_indexes(spans)
@@ -88,6 +117,9 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
         if not rec.has_signal("speed"):
             raise InputError(rec.path, "--min-speed needs a speed signal, and this recording has none")
         keep = rec.signals["speed"][idx] >= min_speed
+        if not keep.any():
+            raise InputError(rec.path, f"--min-speed {min_speed:g} leaves no frame to evaluate (the fastest is "
+                                       f"{float(rec.signals['speed'][idx].max()):g})")
     ev = Evaluation(run, rec, spans, idx[keep], pred[keep], true[keep], seg_of_span[keep])
     ev.metrics = {
         "split": split, "mode": MODE, "min_speed": min_speed, "unit": rec.manifest.steering.unit,
@@ -97,27 +129,61 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     return ev
 
 
-def evaluate(cfg: EvalConfig) -> Evaluation:
+def evaluate_set(run: LoadedRun, recs: list[Recording], split: str = "val", min_speed: float | None = None,
+                 device: str = "cpu") -> EvaluationSet:
+    parts = [evaluate_loaded(run, rec, split, min_speed, device) for rec in recs]
+    pred = np.concatenate([p.pred for p in parts])
+    true = np.concatenate([p.true for p in parts])
+    # Segment ids made distinct across recordings: no frame-to-frame change is taken across drives.
+    offsets = np.cumsum([0, *[int(p.segments.max()) + 1 if len(p.segments) else 0 for p in parts]])
+    segments = np.concatenate([p.segments + offsets[k] for k, p in enumerate(parts)])
+    first = parts[0].metrics
+    total = {"split": split, "mode": MODE, "min_speed": min_speed, "unit": first["unit"], "to_rad": first["to_rad"],
+             "frames_dropped_by_speed": sum(p.metrics["frames_dropped_by_speed"] for p in parts),
+             **steering_metrics(pred, true, segments, first["to_rad"])}
+    return EvaluationSet(run, parts, total)
+
+
+def open_recordings(names: list[str]) -> list[Recording]:
+    recs = [Recording.open(e.path) for e in resolve_drives(names)]
+    for rec in recs[1:]:
+        check_fit(recs[0], rec)
+    return recs
+
+
+def evaluate(cfg: EvalConfig) -> EvaluationSet:
     run = load_run(cfg.run, cfg.checkpoint, cfg.device)
-    rec = Recording.open(cfg.data)
-    return evaluate_loaded(run, rec, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
+    recs = open_recordings(cfg.data_list)
+    return evaluate_set(run, recs, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
 
 
-def format_evaluation(ev: Evaluation) -> str:
-    m = ev.metrics
+def format_evaluation(evs: EvaluationSet) -> str:
+    m = evs.metrics
     unit = m["unit"]
     rad = f"  ({m['rmse_rad']:.4f} rad)" if m.get("rmse_rad") is not None else ""
+    ev = evs.parts[0]
+    data = str(ev.rec.path) if len(evs.parts) == 1 else f"{len(evs.parts)} recordings"
     lines = [
-        f"run        {ev.run.path}  ({ev.run.model.name}, {ev.run.checkpoint.name}, epoch {ev.run.epoch + 1})",
-        f"data       {ev.rec.path}  split {m['split']}, {m['frames']} frames"
+        f"run        {evs.run.path}  ({evs.run.model.name}, {evs.run.checkpoint.name}, epoch {evs.run.epoch + 1})",
+        f"data       {data}  split {m['split']}, {m['frames']} frames"
         + (f" (dropped {m['frames_dropped_by_speed']} below speed {m['min_speed']})" if m["min_speed"] else ""),
         f"mode       {m['mode']}",
         f"RMSE       {m['rmse']:.4f} {unit}{rad}",
         f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
-        f"smoothness model {m['smoothness_pred']:.4f}  human {m['smoothness_true']:.4f}  (RMS change per frame)",
+        f"smoothness model {_num(m['smoothness_pred'])}  human {_num(m['smoothness_true'])}  (RMS change per frame)",
         "by magnitude " + "  ".join(f"{k} {v['rmse']:.4f} ({v['frames']})" if v["rmse"] is not None else f"{k} -"
                                     for k, v in m["rmse_by_magnitude"].items()),
     ]
-    if len(m["per_segment"]) > 1:
+    if len(evs.parts) > 1:
+        lines.append(f"{'recording':<40} {'frames':>7} {'RMSE':>8} {'MAE':>8}")
+        for p in evs.parts:
+            lines.append(f"{str(p.rec.path)[-40:]:<40} {p.metrics['frames']:>7} {p.metrics['rmse']:>8.4f} "
+                         f"{p.metrics['mae']:>8.4f}")
+        lines.append(f"{'total (frame-weighted)':<40} {m['frames']:>7} {m['rmse']:>8.4f} {m['mae']:>8.4f}")
+    elif len(m["per_segment"]) > 1:
         lines.append("segments   " + "  ".join(f"#{s['segment']} {s['rmse']:.4f}" for s in m["per_segment"][:10]))
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -6,7 +6,7 @@ every state tensor batch-first so lanes can be reset independently and exported 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 import torch
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from timesteer.models.base import State, TemporalHead
 from timesteer.models.encoders import PILOTNET_CONVS, ConvEncoder, conv_stack, output_shape
+from timesteer.models.motion import ShiftFeatures
 
 
 def mlp(sizes: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
@@ -84,6 +85,8 @@ def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tenso
     Returns (B, k-1+T, ...) and the new buffer of the last k-1 frames.
     """
     k1 = buffer.shape[1]
+    if k1 == 0:  # no history kept (slicing [-0:] would keep everything)
+        return frames, buffer
     first = frames[:, :1].expand(-1, k1, *frames.shape[2:])
     gate = started.view(-1, *([1] * (frames.dim() - 1))) > 0
     past = torch.where(gate, buffer, first)
@@ -92,41 +95,49 @@ def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tenso
 
 
 class MotionHead(TemporalHead):
-    """Motion in the input (the Rambo idea): the current frame stacked with k-1 frame differences goes
-    through one CNN, whose features feed another head (an MLP for diffnet, a GRU or LSTM otherwise).
+    """Motion in the input. The CNN sees the current frame stacked with `frames`-1 frame differences
+    (the Rambo idea); optionally (`shift_bands` > 0) the features also get the sideways slide of the
+    picture between the previous frame and this one, band by band (`ShiftFeatures`: the car's yaw).
+    The features feed another head: an MLP for diffnet, a GRU or LSTM otherwise.
 
     The state is a ring of the last k-1 normalised frames plus the inner head's state, so each new
     frame costs one CNN pass.
     """
 
     def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, dropout: float,
-                 then: TemporalHead) -> None:
+                 then_factory: Callable[[int], TemporalHead], shift_bands: int = 0, max_shift_px: int = 8) -> None:
         super().__init__()
         c, h, w = in_shape
-        self.k = frames
-        self.context_frames = frames - 1 + then.context_frames
-        self.recurrent = getattr(then, "recurrent", False)
+        self.frames = frames  # frames the CNN sees: the current one and frames-1 differences
+        self.shift = ShiftFeatures(h, w, shift_bands, max_shift_px) if shift_bands > 0 else None
+        self.k = max(frames, 2 if self.shift is not None else 1)  # frames of history kept, current included
         self.frame_shape = (c, h, w)
         self.encoder = ConvEncoder((c * frames, h, w), feature_dim, dropout)
-        self.then = then
+        self.then = then_factory(feature_dim + (self.shift.out_dim if self.shift is not None else 0))
+        self.context_frames = self.k - 1 + self.then.context_frames
+        self.recurrent = getattr(self.then, "recurrent", False)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
         return (torch.zeros(batch, self.k - 1, *self.frame_shape, device=device, dtype=dtype),
                 torch.zeros(batch, device=device, dtype=dtype), *self.then.initial_state(batch, device, dtype))
 
-    def stack(self, frames: Tensor, state: State) -> tuple[Tensor, Tensor]:
-        """(B, T, C, H, W) -> (B, T, k*C, H, W) [x_j, x_j - x_{j-1}, ...] newest first, and the new buffer."""
-        buffer, started = state[:2]
-        t = frames.shape[1]
-        seq, new_buffer = with_history(frames, buffer, started)  # (B, k-1+T, C, H, W)
+    def stack(self, seq: Tensor, t: int) -> Tensor:
+        """(B, k-1+T, C, H, W) history + frames -> (B, T, frames*C, H, W): [x_j, x_j - x_{j-1}, ...]."""
         k1 = self.k - 1
-        parts = [seq[:, k1:]] + [seq[:, k1 - i : k1 - i + t] - seq[:, k1 - i - 1 : k1 - i - 1 + t] for i in range(k1)]
-        return torch.cat(parts, dim=2), new_buffer
+        parts = [seq[:, k1:]] + [seq[:, k1 - i : k1 - i + t] - seq[:, k1 - i - 1 : k1 - i - 1 + t]
+                                 for i in range(self.frames - 1)]
+        return torch.cat(parts, dim=2)
 
     def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
         b, t = features.shape[:2]
-        stacked, new_buffer = self.stack(features, state)
+        seq, new_buffer = with_history(features, state[0], state[1])  # (B, k-1+T, C, H, W)
+        stacked = self.stack(seq, t)  # (B, T, frames*C, H, W)
         f = self.encoder(stacked.reshape(b * t, *stacked.shape[2:])).reshape(b, t, -1)  # (B, T, feature_dim)
+        if self.shift is not None:
+            k1 = self.k - 1
+            prev, cur = seq[:, k1 - 1 : k1 - 1 + t], seq[:, k1:]  # (B, T, C, H, W) each
+            slide = self.shift(prev.reshape(b * t, *prev.shape[2:]), cur.reshape(b * t, *cur.shape[2:]))
+            f = torch.cat([f, slide.reshape(b, t, -1)], dim=-1)  # (B, T, feature_dim + 2*bands)
         out, inner = self.then(f, tuple(state[2:]))
         return out, (new_buffer, torch.ones_like(state[1]), *inner)
 

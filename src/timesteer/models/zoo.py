@@ -19,11 +19,15 @@ PilotNet encoder feeding the recurrence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from timesteer.config import AtLeastOne, NonNegative, Range, validate
 from timesteer.models.base import SteeringModel
 from timesteer.models.encoders import ConvEncoder, ConvStem, Identity
 from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameMLPHead, MotionHead, RecurrentHead
 from timesteer.models.registry import register_model
+
+Dropout = Range(0, 1, open_max=True)
 
 
 @dataclass
@@ -33,37 +37,53 @@ class MeanConfig:
 
 @dataclass
 class PilotNetConfig:
-    feature_dim: int = 100
-    hidden: tuple[int, ...] = (50, 10)
-    dropout: float = 0.2
+    feature_dim: Annotated[int, AtLeastOne] = 100
+    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
+    dropout: Annotated[float, Dropout] = 0.2
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
 class DiffNetConfig:
-    frames: int = 3  # the current frame and 2 differences
-    feature_dim: int = 100
-    hidden: tuple[int, ...] = (50, 10)
-    dropout: float = 0.2
+    frames: Annotated[int, Range(2)] = 3  # the current frame and 2 differences
+    feature_dim: Annotated[int, AtLeastOne] = 100
+    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
+    dropout: Annotated[float, Dropout] = 0.2
+    shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
+    max_shift_px: Annotated[int, AtLeastOne] = 8
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
 class RecurrentConfig:
-    motion_frames: int = 2  # 2: the frame and its difference from the previous one; 1: each frame alone
-    feature_dim: int = 64
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.2
+    motion_frames: Annotated[int, AtLeastOne] = 2  # 2: the frame and its difference from the last; 1: frame alone
+    shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
+    max_shift_px: Annotated[int, AtLeastOne] = 8  # largest slide looked for, in working-frame pixels
+    feature_dim: Annotated[int, AtLeastOne] = 64
+    hidden: Annotated[int, AtLeastOne] = 64
+    layers: Annotated[int, AtLeastOne] = 1
+    dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
 class Conv3dLSTMConfig:
-    frames: int = 6  # Komanda: the last 6 frames
-    feature_dim: int = 64
-    hidden: int = 32  # Komanda: a 32-unit LSTM
-    dropout: float = 0.2
+    frames: Annotated[int, Range(2)] = 6  # Komanda: the last 6 frames
+    feature_dim: Annotated[int, AtLeastOne] = 64
+    hidden: Annotated[int, AtLeastOne] = 32  # Komanda: a 32-unit LSTM
+    dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
     aux: tuple[str, ...] = field(default_factory=lambda: ("speed",))  # auxiliary targets when recorded
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _model(encoder, head, name, in_shape, outputs) -> SteeringModel:
@@ -84,17 +104,22 @@ def pilotnet(in_shape, outputs, cfg: PilotNetConfig) -> SteeringModel:
 
 @register_model("diffnet", DiffNetConfig, "PilotNet on the current frame stacked with frame differences (no RNN)")
 def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
-    then = FrameMLPHead(cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout)
-    head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout, then)
+    head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout,
+                      lambda dim: FrameMLPHead(dim, cfg.hidden, len(outputs), cfg.dropout),
+                      cfg.shift_bands, cfg.max_shift_px)
     return _model(Identity(), head, "diffnet", in_shape, outputs)
 
 
 def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
-    rnn = RecurrentHead(kind, cfg.feature_dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
-    if cfg.motion_frames > 1:
-        head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn)
+    def rnn(dim: int) -> RecurrentHead:
+        return RecurrentHead(kind, dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
+
+    if cfg.motion_frames > 1 or cfg.shift_bands > 0:
+        head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn, cfg.shift_bands,
+                          cfg.max_shift_px)
         return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs)
-    return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn, f"cnn_{kind}", in_shape, outputs)
+    return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn(cfg.feature_dim), f"cnn_{kind}",
+                  in_shape, outputs)
 
 
 @register_model("cnn_lstm", RecurrentConfig, "PilotNet CNN on each frame and its motion, then an LSTM over time")

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from timesteer.config import AtLeastOne, NonNegative, Positive, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.sim.env import FPS, OBS_SIZE, crop_dashboard
 from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim.record import parse_seeds, run_parallel
 from timesteer.sim.video import write_drive_video
-from timesteer.train.run import read_run_info
+from timesteer.train.run import RunInfo, Which, read_run_info
 
 EXPERT = "expert"
 
@@ -29,38 +30,40 @@ EXPERT = "expert"
 class DriveConfig:
     run: str  # a run directory, or "expert"
     seeds: list[int]
-    laps: float = 1.0
-    max_seconds: float = 150.0
-    noise: float = 0.0  # disturbances: steering pulses added to what the model commands (same on every run)
+    laps: Annotated[float, Positive] = 1.0
+    max_seconds: Annotated[float, Positive] = 150.0
+    noise: Annotated[float, NonNegative] = 0.0  # disturbances: steering pulses added to what the driver commands
     video_dir: str | None = None
-    checkpoint: str = "best"
+    checkpoint: Which = "best"
     device: str = "cpu"
-    workers: int = 0
-    frame_skip: int | None = None  # default: the training recording's, else 2
+    workers: Annotated[int, NonNegative] = 0
+    frame_skip: Annotated[int | None, AtLeastOne] = None  # default: the training recording's, else 2
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        validate(self)
 
-def training_tracks(info: dict[str, Any]) -> tuple[list[int] | None, int | None]:
+
+def training_tracks(info: RunInfo) -> tuple[list[int] | None, int | None]:
     """(track seeds the run's recordings were made on, their frame_skip), when they can be found."""
     seeds: set[int] = set()
     skip = None
-    for key in ("path", "val_path"):
-        path = info["data"].get(key)
+    for ref in info.data.recordings:
         try:
-            details = Recording.open(path).manifest.source.details if path else {}
+            details = Recording.open(ref.path).manifest.source.details
         except TimesteerError:
             return None, None
-        seeds |= set(details.get("seeds", []))
+        seeds |= {int(s) for s in details.get("seeds", []) if isinstance(s, int)}
         skip = skip or details.get("frame_skip")
     return sorted(seeds), skip
 
 
-def _check_run(run_dir: str, info: dict[str, Any]) -> None:
-    f = info["data"]["frame"]
-    if info["data"]["steering"]["unit"] != "rad" or (f["source_height"], f["source_width"]) != OBS_SIZE:
-        raise TimesteerError(f"{run_dir}: trained on {f['source_height']}x{f['source_width']} frames with steering in "
-                             f"{info['data']['steering']['unit']!r}; driving CarRacing needs a model trained on "
-                             f"`timesteer record-sim` recordings (96x96 observations, radians)")
+def _check_run(run_dir: str, info: RunInfo) -> None:
+    f, unit = info.data.frame, info.data.steering.unit
+    if unit != "rad" or (f.source_height, f.source_width) != OBS_SIZE:
+        raise TimesteerError(f"{run_dir}: trained on {f.source_height}x{f.source_width} frames with steering in "
+                             f"{unit!r}; driving CarRacing needs a model trained on `timesteer record-sim` "
+                             f"recordings (96x96 observations, radians)")
 
 
 def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:

@@ -8,19 +8,18 @@ depend on which process finished first.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import multiprocessing
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import gymnasium
 import numpy as np
 from tqdm import tqdm
 
-from timesteer.config import to_dict
+from timesteer.config import AtLeastOne, NonNegative, Positive, to_dict, validate
 from timesteer.data.imaging import FrameShaper
 from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source, Steering
 from timesteer.data.segments import frame_rate, segment_ids, split_segments
@@ -55,15 +54,18 @@ def parse_seeds(text: str | list[int]) -> list[int]:
 class RecordConfig:
     seeds: list[int]
     out: str
-    laps: float = 1.0
-    noise: float = 0.0  # steering perturbations while the expert's corrective label is recorded
-    frame_skip: int = 2
-    max_seconds: float = 150.0
-    size: tuple[int, int] | None = None  # working size; default the cropped 84x96 observation
-    workers: int = 0  # parallel episodes; 0 = one per CPU
+    laps: Annotated[float, Positive] = 1.0
+    noise: Annotated[float, NonNegative] = 0.0  # steering perturbations while the expert's label is recorded
+    frame_skip: Annotated[int, AtLeastOne] = 2
+    max_seconds: Annotated[float, Positive] = 150.0
+    size: Annotated[tuple[int, int] | None, AtLeastOne] = None  # working size; default the cropped 84x96 view
+    workers: Annotated[int, NonNegative] = 0  # parallel episodes; 0 = one per CPU
     overwrite: bool = False
     progress: bool = True
     expert: ExpertConfig = field(default_factory=ExpertConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _episode_to_file(seed: int, cfg: RecordConfig, folder: str) -> dict[str, Any]:
@@ -86,30 +88,50 @@ def shaper_for(cfg: RecordConfig) -> FrameShaper:
 
 
 def run_parallel(fn, seeds: list[int], workers: int, args: tuple, desc: str, progress: bool) -> list[dict]:
-    """fn(seed, *args) for every seed, on `workers` spawned processes; results in seed order."""
+    """fn(seed, *args) for every seed, on `workers` spawned processes; results in seed order.
+
+    On any error, Ctrl-C or termination signal the worker processes are terminated at once (not waited
+    for), so the caller's clean-up runs straight away."""
     workers = min(len(seeds), workers or os.cpu_count() or 1)
     results: dict[int, dict] = {}
     bar = tqdm(total=len(seeds), desc=desc, unit="track", disable=not progress, leave=False)
-    if workers <= 1:
-        for seed in seeds:
-            results[seed] = fn(seed, *args)
-            bar.update(1)
-    else:
-        # spawn, not fork: the parent may hold torch threads and a Box2D world, which fork copies badly.
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = {pool.submit(fn, seed, *args): seed for seed in seeds}
-            for future in cf.as_completed(futures):
-                results[futures[future]] = future.result()
+    try:
+        if workers <= 1:
+            for seed in seeds:
+                results[seed] = fn(seed, *args)
                 bar.update(1)
-    bar.close()
+        else:
+            # spawn, not fork: the parent may hold torch threads and a Box2D world, which fork copies badly.
+            ctx = multiprocessing.get_context("spawn")
+            pool = ctx.Pool(workers, initializer=_worker_init)
+            try:
+                for seed, result in pool.imap_unordered(_call, [(fn, seed, args) for seed in seeds]):
+                    results[seed] = result
+                    bar.update(1)
+                pool.close()
+            except BaseException:
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
+    finally:
+        bar.close()
     return [results[s] for s in seeds]
 
 
+def _call(job: tuple) -> tuple[int, dict]:
+    fn, seed, args = job
+    return seed, fn(seed, *args)
+
+
 def _worker_init() -> None:
+    import signal
+
     import torch
 
     torch.set_num_threads(1)  # one process per core already
+    # Ctrl-C goes to the whole process group; the parent decides, and terminates workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def record_sim(cfg: RecordConfig) -> Path:

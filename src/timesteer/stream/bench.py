@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from timesteer.config import AtLeastOne, NonNegative, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.stream.steerer import Steerer
@@ -20,17 +21,20 @@ from timesteer.train.run import Which, read_run_info
 @dataclass
 class StreamBenchConfig:
     run: str
-    frames: int = 300
-    window: int = 10
-    threads: int = 2
-    warmup: int = 20
+    frames: Annotated[int, AtLeastOne] = 300  # frames timed (after the warm-up)
+    window: Annotated[int, AtLeastOne] = 10  # frames re-run per step, the donkeycar way
+    threads: Annotated[int, AtLeastOne] = 2
+    warmup: Annotated[int, NonNegative] = 20
     checkpoint: Which = "best"
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _frames(steerer: Steerer, run_dir: str, n: int) -> np.ndarray:
     """Real frames from the run's recording when it is still there, else noise of the right shape."""
     try:
-        rec = Recording.open(read_run_info(run_dir)["data"]["path"])
+        rec = Recording.open(read_run_info(run_dir).data.recordings[0].path)
         return np.asarray(rec.frames[: min(n, len(rec))])
     except TimesteerError:
         c, h, w = steerer.model.in_shape

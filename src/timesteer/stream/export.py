@@ -9,21 +9,24 @@ steering unit, and the state shapes.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import onnx
 import torch
 from torch import Tensor, nn
 
 from timesteer import __version__
+from timesteer.config import Range, validate
 from timesteer.errors import TimesteerError
+from timesteer.files import write_bytes, writing
 from timesteer.models import SteeringModel
 from timesteer.stream.steerer import Preprocessing
-from timesteer.train.run import Which, load_run
+from timesteer.train.run import RunInfo, Which, load_run
 
 
 class OneStep(nn.Module):
@@ -39,15 +42,27 @@ class OneStep(nn.Module):
         return (steering.reshape(1), *new)
 
 
+# The TorchScript exporter's range; below 13 some of the models' operators have no ONNX form.
+MIN_OPSET, MAX_OPSET = 13, 20
+
+
 @dataclass
 class ExportConfig:
     run: str
     onnx: str
     checkpoint: Which = "best"
-    opset: int = 17
+    opset: Annotated[int, Range(MIN_OPSET, MAX_OPSET)] = 17
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def export_onnx(cfg: ExportConfig) -> Path:
+    """Write the ONNX file through a temporary file that must load in ONNX Runtime and give the same
+    steering as PyTorch before it replaces `cfg.onnx`: a failed export leaves any earlier file intact."""
+    path = Path(cfg.onnx)
+    if path.is_dir():
+        raise TimesteerError(f"{path}: is a directory; expected a file path for --onnx")
     run = load_run(cfg.run, cfg.checkpoint, "cpu")
     model = run.model.float().eval()
     # Plain (contiguous) weights: channels-last storage is a CPU speed trick the exporter need not see.
@@ -59,25 +74,56 @@ def export_onnx(cfg: ExportConfig) -> Path:
     frame = torch.zeros(h, w, c, dtype=torch.uint8)
     names_in = ["frame", *[f"state_{i}" for i in range(len(state))]]
     names_out = ["steering", *[f"next_state_{i}" for i in range(len(state))]]
-    path = Path(cfg.onnx)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
-        torch.onnx.export(OneStep(model), (frame, *state), str(path), input_names=names_in, output_names=names_out,
-                          opset_version=cfg.opset, dynamo=False)
-    proto = onnx.load(str(path))
-    meta = metadata(run.info, model, [tuple(s.shape) for s in state])
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    with writing(path, "ONNX file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
+                torch.onnx.export(OneStep(model).eval(), (frame, *state), buffer, input_names=names_in,
+                                  output_names=names_out, opset_version=cfg.opset, dynamo=False)
+            proto = onnx.load_from_string(buffer.getvalue())
+            meta = metadata(run.info, model, [tuple(s.shape) for s in state])
+            for key, value in meta.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.checker.check_model(proto)
+            data = proto.SerializeToString()
+            _check_runs(data, model, frame, state)
+        except (RuntimeError, ValueError, onnx.checker.ValidationError, torch.onnx.errors.OnnxExporterError,
+                ort_errors()) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise TimesteerError(f"{path}: could not export {model.name} at opset {cfg.opset} ({first}); "
+                                 f"nothing was written") from None
+        write_bytes(path, data)
     return path
 
 
-def metadata(info: dict[str, Any], model: SteeringModel, state_shapes: list[tuple[int, ...]]) -> dict[str, str]:
+def ort_errors() -> type[Exception]:
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    return Fail
+
+
+def _check_runs(data: bytes, model: SteeringModel, frame: Tensor, state: tuple[Tensor, ...]) -> None:
+    """The exported step must load in ONNX Runtime and steer like PyTorch on a test frame."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    test = torch.randint(0, 256, frame.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    feed = {"frame": test.numpy(), **{f"state_{i}": s.numpy() for i, s in enumerate(state)}}
+    got = session.run(["steering"], feed)[0]
+    model.eval()  # the exporter restores the wrapper's mode afterwards, which may switch dropout back on
+    with torch.no_grad():
+        want = OneStep(model).eval()(test, *state)[0].numpy()
+    if not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+        raise ValueError(f"ONNX Runtime gives {got.ravel()[0]:.6f} where PyTorch gives {want.ravel()[0]:.6f}")
+
+
+def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, ...]]) -> dict[str, str]:
     pre = Preprocessing.from_run_info(info)
-    steer = info["data"]["steering"]
+    steer = info.data.steering
     return {
         "timesteer.version": __version__,
         "timesteer.model": model.name,
@@ -87,8 +133,9 @@ def metadata(info: dict[str, Any], model: SteeringModel, state_shapes: list[tupl
         "timesteer.frame_shape": json.dumps([pre.height, pre.width, 3]),
         "timesteer.source_frame": json.dumps({"height": pre.source_height, "width": pre.source_width,
                                               "crop_top": pre.crop_top, "crop_bottom": pre.crop_bottom}),
-        "timesteer.steering_unit": steer["unit"],
-        "timesteer.steering_to_rad": json.dumps(steer.get("to_rad")),
+        "timesteer.steering_unit": steer.unit,
+        "timesteer.steering_to_rad": json.dumps(steer.to_rad),
+        "timesteer.fps": json.dumps(info.data.fps),
         "timesteer.state": json.dumps({"shapes": [list(s) for s in state_shapes],
                                        "initial": "zeros (a new drive)",
                                        "feedback": "feed next_state_i back as state_i for the next frame"}),

@@ -19,23 +19,25 @@ and a neutral command; the server keeps running.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import socketio
 from aiohttp import web
 from socketio import packet
 
+from timesteer.config import NonNegative, Range, validate
 from timesteer.data.imaging import decode_image_bytes
-from timesteer.errors import InputError
+from timesteer.errors import InputError, TimesteerError
 from timesteer.models import SteeringModel
 from timesteer.stream.steerer import Preprocessing, Steerer
-from timesteer.train.run import load_run
+from timesteer.train.run import Which, load_run
 
 log = logging.getLogger("timesteer.serve")
 
@@ -162,7 +164,10 @@ def build_app(server: DriveServer) -> web.Application:
         log.info("disconnected %s", sid)
 
     @sio.on("telemetry")
-    async def telemetry(sid, data=None):
+    async def telemetry(sid, *args):
+        # The simulator sends one argument; anything else (none, two, garbage) must still get an answer,
+        # or it waits forever for the reply that paces its next telemetry.
+        data = args[0] if args else None
         if not data:
             await sio.emit("manual", data={}, to=sid)
             return
@@ -170,6 +175,10 @@ def build_app(server: DriveServer) -> web.Application:
             command = server.telemetry(sid, data)
         except (TelemetryError, InputError) as exc:
             log.error("telemetry from %s: %s; answering with a neutral command", sid, exc)
+            command = dict(NEUTRAL)
+        except Exception as exc:  # a bug must not silence the car: log one line, answer neutral
+            log.error("telemetry from %s: unexpected %s: %s; answering with a neutral command", sid,
+                      type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
             command = dict(NEUTRAL)
         await sio.emit("steer", data=command, to=sid)
 
@@ -180,22 +189,40 @@ def build_app(server: DriveServer) -> web.Application:
 @dataclass
 class ServeConfig:
     run: str
-    host: str = "127.0.0.1"
-    port: int = 4567
-    set_speed: float = 15.0
-    checkpoint: str = "best"
+    host: str = "127.0.0.1"  # 0.0.0.0 to accept a simulator on another machine
+    port: Annotated[int, Range(1, 65535)] = 4567
+    set_speed: Annotated[float, NonNegative] = 15.0
+    checkpoint: Which = "best"
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def drive_server_from_run(cfg: ServeConfig) -> DriveServer:
     run = load_run(cfg.run, cfg.checkpoint, "cpu")
-    steer = run.data["steering"]
-    return DriveServer(run.model, Preprocessing.from_run_info(run.info), steer["unit"], steer.get("to_rad"),
+    steer = run.data.steering
+    return DriveServer(run.model, Preprocessing.from_run_info(run.info), steer.unit, steer.to_rad,
                        cfg.set_speed)
 
 
 def serve(cfg: ServeConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    """Serve until interrupted. A port that cannot be opened is one error line, before anything else."""
     server = drive_server_from_run(cfg)
-    log.info("model %s, expecting %dx%d camera images; set speed %.1f", server.model.name, server.pre.source_width,
-             server.pre.source_height, cfg.set_speed)
-    web.run_app(build_app(server), host=cfg.host, port=cfg.port, print=lambda msg: log.info(msg))
+    asyncio.run(_serve_forever(server, cfg))
+
+
+async def _serve_forever(server: DriveServer, cfg: ServeConfig) -> None:
+    runner = web.AppRunner(build_app(server))
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, cfg.host, cfg.port).start()
+        except OSError as exc:
+            raise TimesteerError(f"--port {cfg.port}: cannot listen on {cfg.host}:{cfg.port} "
+                                 f"({exc.strerror or exc})") from None
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        log.info("model %s, expecting %dx%d camera images; set speed %.1f; listening on %s:%d", server.model.name,
+                 server.pre.source_width, server.pre.source_height, cfg.set_speed, cfg.host, cfg.port)
+        await asyncio.Event().wait()  # until Ctrl-C or a termination signal
+    finally:
+        await runner.cleanup()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ import torch
 from timesteer.data.imaging import FrameShaper
 from timesteer.errors import InputError
 from timesteer.models import State, SteeringModel
-from timesteer.train.run import Which, load_run
+from timesteer.train.run import RunInfo, Which, load_run
 
 
 @dataclass(frozen=True)
@@ -36,10 +35,10 @@ class Preprocessing:
     width: int
 
     @classmethod
-    def from_run_info(cls, info: dict[str, Any]) -> Preprocessing:
-        f = info["data"]["frame"]
-        return cls(f["source_height"] or f["height"], f["source_width"] or f["width"], f["crop_top"],
-                   f["crop_bottom"], f["height"], f["width"])
+    def from_run_info(cls, info: RunInfo) -> Preprocessing:
+        f = info.data.frame
+        return cls(f.source_height or f.height, f.source_width or f.width, f.crop_top, f.crop_bottom, f.height,
+                   f.width)
 
     def shaper(self) -> FrameShaper:
         cropped = self.source_height - self.crop_top - self.crop_bottom
@@ -72,7 +71,7 @@ class Steerer:
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu") -> Steerer:
         run = load_run(run_dir, checkpoint, device)
         gap = None
-        fps = run.data.get("fps") or 0
+        fps = run.data.fps
         if fps > 0:
             gap = max(0.5, 5.0 / fps)  # the import's default segment-gap rule
         return cls(run.model, Preprocessing.from_run_info(run.info), run.steering_unit, gap)

@@ -8,9 +8,8 @@ the epoch, the training config and the data split: enough to rebuild the model a
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import torch
 
 from timesteer import __version__
-from timesteer.errors import TimesteerError
+from timesteer.errors import ConfigError, TimesteerError
+from timesteer.files import atomic_write
 from timesteer.models import SteeringModel, create_model
 
 FORMAT = "timesteer.checkpoint"
@@ -36,19 +36,14 @@ def model_payload(model: SteeringModel) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a kill never leaves half a file."""
+    """Written through `atomic_write`: a kill or a full disk never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "timesteer_version": __version__, **payload}
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(full, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()  # serialised first: a write error then surfaces as the OSError it is
+    torch.save(full, buffer)
+    with atomic_write(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -57,14 +52,32 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise TimesteerError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TimesteerError(f"{path}: not a readable timesteer checkpoint ({first})") from None
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # garbage, not objects refused by the weights-only loader
+            raise TimesteerError(f"{path}: not a readable timesteer checkpoint ({_first(exc)})") from None
+        # torch's own message suggests weights_only=False; timesteer never unpickles arbitrary objects.
+        raise TimesteerError(f"{path}: holds objects other than tensors and plain values, which timesteer refuses "
+                             f"to unpickle (they could run code); it was not written by timesteer, or was altered") \
+            from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError,
+            AttributeError, IndexError) as exc:
+        raise TimesteerError(f"{path}: not a readable timesteer checkpoint ({_first(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TimesteerError(f"{path}: not a timesteer checkpoint")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise TimesteerError(f"{path}: checkpoint format {payload['format_version']} is newer than this timesteer")
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TimesteerError(f"{path}: checkpoint format {version!r} is newer than this timesteer understands")
     return payload
+
+
+def checkpoint_field(payload: dict[str, Any], key: str, kind: type, where: str | Path) -> Any:
+    """payload[key], checked to be a `kind` (an int is a float too), or one clear error."""
+    value = payload.get(key)
+    ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
+    if not ok or (isinstance(value, bool) and kind is not bool):
+        raise TimesteerError(f"{where}: not a complete timesteer checkpoint ({key!r} missing or not a "
+                             f"{kind.__name__})")
+    return value
 
 
 def model_from_payload(payload: dict[str, Any], where: str | Path = "checkpoint") -> SteeringModel:
@@ -72,9 +85,22 @@ def model_from_payload(payload: dict[str, Any], where: str | Path = "checkpoint"
     spec = payload.get("model")
     if not isinstance(spec, dict):
         raise TimesteerError(f"{where}: holds no model")
-    model = create_model(spec["name"], in_shape=spec["in_shape"], outputs=spec["outputs"], **spec["config"])
+    name = checkpoint_field(spec, "name", str, where)
+    in_shape = checkpoint_field(spec, "in_shape", list, where)
+    outputs = checkpoint_field(spec, "outputs", list, where)
+    config = checkpoint_field(spec, "config", dict, where)
+    weights = checkpoint_field(spec, "state_dict", dict, where)
     try:
-        model.load_state_dict(spec["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise TimesteerError(f"{where}: weights do not fit model {spec['name']} ({str(exc).splitlines()[0]})") from None
+        model = create_model(name, in_shape=in_shape, outputs=outputs, **config)
+    except (ConfigError, TypeError, ValueError, RuntimeError) as exc:
+        raise TimesteerError(f"{where}: cannot rebuild model {name!r} ({exc})") from None
+    try:
+        model.load_state_dict(weights, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise TimesteerError(f"{where}: weights do not fit model {name} ({str(exc).splitlines()[0]})") from None
     return model
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

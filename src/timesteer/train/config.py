@@ -1,43 +1,64 @@
-"""The training configuration: one dataclass, defaults in code, checked when loaded from a dict."""
+"""The training configuration: one dataclass, defaults in code, checked however it is built."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from timesteer.config import AtLeastOne, NonNegative, Positive, Range, from_dict, validate
 from timesteer.data.augment import AugmentConfig
 from timesteer.data.splits import SplitMode
 
 
 @dataclass
 class TrainConfig:
-    data: str  # recording to train on
+    # Recordings to train on: recording directories, directories holding recordings, or dataset files
+    # (.json / .toml listing recordings with optional weights and validation fractions).
+    data: str | list[str]
     out: str  # run directory (checkpoints, metrics.csv, TensorBoard logs)
     model: str = "cnn_gru"
     model_config: dict[str, Any] = field(default_factory=dict)  # the model's own options (see `timesteer models`)
-    val: str | None = None  # a separate validation recording; else a time split of `data`
-    val_fraction: float = 0.2
+    val: str | list[str] | None = None  # separate validation recordings; else a time split of each of `data`
+    val_fraction: Annotated[float, Range(0, 1, open_max=True)] = 0.2
     val_split: SplitMode = "end"  # "end": last fraction of the drive; "blocks": last fraction of each block
-    val_blocks: int = 5
-    epochs: int = 30
-    batch_frames: int = 256  # frames per optimisation step (lanes x seq_len)
-    seq_len: int | None = None  # frames per chunk = truncated-BPTT length; default 16 for models with state, else 1
+    val_blocks: Annotated[int, AtLeastOne] = 5
+    epochs: Annotated[int, AtLeastOne] = 30
+    batch_frames: Annotated[int, AtLeastOne] = 256  # frames per optimisation step (lanes x seq_len)
+    # Frames per chunk = truncated-BPTT length; default 16 for models with state, else 1.
+    seq_len: Annotated[int | None, AtLeastOne] = None
     stateful: bool | None = None  # carry state between batches; default on for recurrent models
-    burn_in: int = 0  # stateless windows: extra frames at the start without loss, to warm the state up
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0  # linear learning-rate warm-up, then cosine decay
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 5.0  # gradient-norm clipping
-    patience: int = 10  # early stopping: epochs without a better validation RMSE
-    aux_weight: float = 0.2  # weight of auxiliary targets (speed) in the loss
+    burn_in: Annotated[int, NonNegative] = 0  # stateless windows: extra frames at the start without loss
+    lr: Annotated[float, Positive] = 1e-3
+    weight_decay: Annotated[float, NonNegative] = 1e-4
+    warmup_epochs: Annotated[float, NonNegative] = 1.0  # linear learning-rate warm-up, then cosine decay
+    min_lr_ratio: Annotated[float, Range(0, 1)] = 0.05
+    grad_clip: Annotated[float, Positive] = 5.0  # gradient-norm clipping
+    patience: Annotated[int, NonNegative] = 10  # early stopping: epochs without a better validation RMSE (0: off)
+    aux_weight: Annotated[float, NonNegative] = 0.2  # weight of auxiliary targets (speed) in the loss
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)
     side_offset: float | None = None  # steering offset of side cameras; default 5 degrees in the recording's unit
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     amp: bool = True  # mixed precision on CUDA
-    seed: int = 0
-    threads: int = 0  # torch compute threads (0: torch's default)
-    max_steps_per_epoch: int | None = None
+    seed: Annotated[int, NonNegative] = 0
+    threads: Annotated[int, NonNegative] = 0  # torch compute threads (0: torch's default)
+    max_steps_per_epoch: Annotated[int | None, AtLeastOne] = None
     progress: bool = True
     tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "train") -> TrainConfig:
+        return from_dict(cls, data, where=where)
+
+    @property
+    def data_list(self) -> list[str]:
+        return [self.data] if isinstance(self.data, str) else list(self.data)
+
+    @property
+    def val_list(self) -> list[str]:
+        if self.val is None:
+            return []
+        return [self.val] if isinstance(self.val, str) else list(self.val)

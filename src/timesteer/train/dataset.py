@@ -1,4 +1,9 @@
-"""What training reads: recordings, the train/val split, targets, cameras and normalisation statistics."""
+"""What training reads: the recordings, their train/val split, targets, cameras and normalisation.
+
+All recordings of a run (training and validation) share one frame index (`FrameBank`): recording r's
+frame i is bank index `offset_r + i`. Spans are ranges of that index, each inside one segment of one
+recording, so a window or a carried state never crosses from one drive into another.
+"""
 
 from __future__ import annotations
 
@@ -9,103 +14,159 @@ from typing import Any
 import numpy as np
 
 from timesteer.data import Recording
+from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
 from timesteer.train.config import TrainConfig
 
 
 @dataclass
-class TrainData:
-    train: Recording
-    val: Recording
+class Drive:
+    """One recording in a run, with its part in training and validation (spans in its own frame numbers)."""
+
+    rec: Recording
+    offset: int  # bank index of its frame 0
     train_spans: list[Span]
     val_spans: list[Span]
+    weight: float = 1.0
+
+    def shifted(self, spans: list[Span]) -> list[Span]:
+        return [(a + self.offset, b + self.offset) for a, b in spans]
+
+
+@dataclass
+class TrainData:
+    drives: list[Drive]
     outputs: tuple[str, ...]
-    cameras: list[np.ndarray]  # primary first, then left and right when the recording has them
-    val_frames: np.ndarray  # the validation recording's frames from the same camera
+    cameras: list[FrameBank]  # primary first, then left and right when every training recording has them
+    targets: np.ndarray  # (N, K) over the whole bank, columns in `outputs` order
     side_offset: float
-    targets: np.ndarray  # (N, K) of the training recording, columns in `outputs` order
+    camera: str  # the primary camera's name
+
+    @property
+    def first(self) -> Recording:
+        return self.drives[0].rec
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
-        g = self.train.manifest.frame
+        g = self.first.manifest.frame
         return (g.channels, g.height, g.width)
 
+    @property
+    def train_spans(self) -> list[Span]:
+        return [s for d in self.drives for s in d.shifted(d.train_spans)]
+
+    @property
+    def train_span_weights(self) -> list[float]:
+        return [d.weight for d in self.drives for _ in d.train_spans]
+
+    @property
+    def val_spans(self) -> list[Span]:
+        return [s for d in self.drives for s in d.shifted(d.val_spans)]
+
+    @property
+    def val_frames(self) -> FrameBank:
+        return self.cameras[0]
+
     def val_targets(self) -> np.ndarray:
-        return np.stack([self.val.signals[name] for name in self.outputs], axis=1)
+        return self.targets
 
     def describe(self) -> dict[str, Any]:
-        m = self.train.manifest
+        m = self.first.manifest
         return {
-            "path": str(self.train.path.absolute()),
-            "val_path": str(self.val.path.absolute()),
-            "identity": {"created_at": m.created_at, "frames": m.frames},
-            "val_identity": {"created_at": self.val.manifest.created_at, "frames": self.val.manifest.frames},
-            "frames": m.frames,
+            "recordings": [{
+                "path": str(d.rec.path.absolute()), "created_at": d.rec.manifest.created_at,
+                "frames": d.rec.manifest.frames, "weight": d.weight,
+                "train_spans": [list(s) for s in d.train_spans], "val_spans": [list(s) for s in d.val_spans],
+            } for d in self.drives],
             "fps": m.fps,
             "steering": {"unit": m.steering.unit, "to_rad": m.steering.to_rad},
             "frame": {"height": m.frame.height, "width": m.frame.width, "channels": m.frame.channels,
                       "source_height": m.frame.source_height, "source_width": m.frame.source_width,
                       "crop_top": m.frame.crop_top, "crop_bottom": m.frame.crop_bottom},
-            "camera": m.cameras[0].name,
+            "camera": self.camera,
             "cameras_used": len(self.cameras),
             "side_offset": self.side_offset,
             "outputs": list(self.outputs),
-            "train_spans": [list(s) for s in self.train_spans],
-            "val_spans": [list(s) for s in self.val_spans],
             "train_frames": span_frames(self.train_spans),
             "val_frames": span_frames(self.val_spans),
         }
 
 
-def check_compatible(a: Recording, b: Recording) -> None:
-    """A validation (or evaluation) recording must look like the training one to the model."""
-    ga, gb = a.manifest.frame, b.manifest.frame
-    if (ga.height, ga.width, ga.channels) != (gb.height, gb.width, gb.channels):
-        raise InputError(b.path, f"frames are {gb.height}x{gb.width}x{gb.channels} but {a.path} has "
-                                 f"{ga.height}x{ga.width}x{ga.channels}; import both at the same --size")
-    if a.manifest.steering.unit != b.manifest.steering.unit:
-        raise InputError(b.path, f"steering unit {b.manifest.steering.unit!r} differs from {a.path}'s "
-                                 f"{a.manifest.steering.unit!r}")
+def _split(rec: Recording, cfg: TrainConfig, entry: DriveEntry) -> tuple[list[Span], list[Span]]:
+    fraction = cfg.val_fraction if entry.val_fraction is None else entry.val_fraction
+    try:
+        return split_by_time(rec.segments, fraction, cfg.val_split, cfg.val_blocks)
+    except ConfigError as exc:
+        raise InputError(rec.path, str(exc)) from None
 
 
 def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
-    rec = Recording.open(cfg.data)
-    if cfg.val:
-        val = Recording.open(cfg.val)
-        check_compatible(rec, val)
-        train_spans, val_spans = segment_spans(rec.segments), segment_spans(val.segments)
-    else:
-        val = rec
-        train_spans, val_spans = split_by_time(rec.segments, cfg.val_fraction, cfg.val_split, cfg.val_blocks)
-    outputs = ("steering", *[a for a in wanted_aux if rec.has_signal(a) and val.has_signal(a)])
-    primary = rec.manifest.camera(cfg.camera)
-    cameras = [rec.camera_frames(primary.name)]
-    sides = {c.side: c.name for c in rec.manifest.cameras if c.side in ("left", "right")}
-    to_rad = rec.manifest.steering.to_rad
+    train_entries = resolve_drives(cfg.data_list)
+    val_entries = resolve_drives(cfg.val_list) if cfg.val is not None else []
+    drives: list[Drive] = []
+    offset = 0
+    for entry in train_entries:
+        rec = Recording.open(entry.path)
+        train_spans, val_spans = ([s for s in segment_spans(rec.segments)], []) if val_entries else \
+            _split(rec, cfg, entry)
+        drives.append(Drive(rec, offset, train_spans, val_spans, entry.weight))
+        offset += len(rec)
+    for entry in val_entries:
+        rec = Recording.open(entry.path)
+        same = [d for d in drives if d.rec.path.resolve() == rec.path.resolve()]
+        if same:
+            raise InputError(rec.path, "is both a training and a validation recording; a separate --val must be "
+                                       "another drive (or leave out --val to hold out the end of each recording)")
+        drives.append(Drive(rec, offset, [], segment_spans(rec.segments), 0.0))
+        offset += len(rec)
+    first = drives[0].rec
+    for d in drives[1:]:
+        check_fit(first, d.rec)
+    if not any(d.train_spans for d in drives):
+        raise ConfigError("the split leaves no training frames; lower val_fraction")
+
+    outputs = ("steering", *[a for a in wanted_aux if all(d.rec.has_signal(a) for d in drives)])
+    primary = first.manifest.camera(cfg.camera)
+    for d in drives:
+        if d.train_spans and not any(c.name == primary.name for c in d.rec.manifest.cameras):
+            raise InputError(d.rec.path, f"has no camera {primary.name!r} (it has "
+                                         f"{[c.name for c in d.rec.manifest.cameras]}), unlike {first.path}")
+
+    def frames_of(rec: Recording, camera: str | None) -> np.ndarray:
+        names = [c.name for c in rec.manifest.cameras]
+        return rec.camera_frames(camera if camera in names else None)
+
+    cameras = [FrameBank([frames_of(d.rec, primary.name) for d in drives])]
+    to_rad = first.manifest.steering.to_rad
     side_offset = cfg.side_offset if cfg.side_offset is not None else (
         math.radians(5.0) / to_rad if to_rad else 0.0)
-    if primary.side in (None, "center") and {"left", "right"} <= set(sides) and side_offset and \
-            cfg.augment.side_camera > 0:
-        cameras += [rec.camera_frames(sides["left"]), rec.camera_frames(sides["right"])]
-    targets = np.stack([rec.signals[name] for name in outputs], axis=1)
-    val_camera = primary.name if any(c.name == primary.name for c in val.manifest.cameras) else None
-    return TrainData(rec, val, train_spans, val_spans, outputs, cameras, val.camera_frames(val_camera), side_offset,
-                     targets)
+    sides = [{c.side: c.name for c in d.rec.manifest.cameras if c.side in ("left", "right")} for d in drives]
+    training_sides = [s for s, d in zip(sides, drives, strict=True) if d.train_spans]
+    if primary.side in (None, "center") and all({"left", "right"} <= set(s) for s in training_sides) and \
+            side_offset and cfg.augment.side_camera > 0:
+        for side in ("left", "right"):
+            # A validation-only drive never lends a lane a side camera; its primary frames fill the slot.
+            cameras.append(FrameBank([d.rec.camera_frames(s[side]) if d.train_spans else frames_of(d.rec, primary.name)
+                                      for d, s in zip(drives, sides, strict=True)]))
+    targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
+    return TrainData(drives, outputs, cameras, targets, side_offset, primary.name)
 
 
 def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[float]]:
-    """Per-channel input mean/std (0-255 scale) and target mean/std, from the training split only."""
+    """Per-channel input mean/std (0-255 scale) and target mean/std, over the training spans of every
+    training recording (never the validation frames)."""
     idx = np.concatenate([np.arange(a, b) for a, b in data.train_spans])
     sample = idx[np.linspace(0, len(idx) - 1, min(max_frames, len(idx))).astype(int)]
     # Sums in chunks of frames: memory stays small whatever the frame size.
-    total = np.zeros(data.cameras[0].shape[-1])
+    frames = data.cameras[0]
+    total = np.zeros(frames.shape[-1])
     total_sq = np.zeros_like(total)
     for i in range(0, len(sample), 100):
-        chunk = data.cameras[0][sample[i : i + 100]].reshape(-1, total.shape[0]).astype(np.float32)
+        chunk = frames[sample[i : i + 100]].reshape(-1, total.shape[0]).astype(np.float32)
         total += chunk.sum(axis=0, dtype=np.float64)
         total_sq += (chunk**2).sum(axis=0, dtype=np.float64)
-    count = len(sample) * int(np.prod(data.cameras[0].shape[1:3]))
+    count = len(sample) * int(np.prod(frames.shape[1:3]))
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     targets = data.targets[idx]
@@ -117,4 +178,3 @@ def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[flo
         "target_mean": targets.mean(axis=0).tolist(),
         "target_std": targets.std(axis=0).tolist(),
     }
-

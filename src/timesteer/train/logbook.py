@@ -1,4 +1,8 @@
-"""Per-epoch records: `metrics.csv` (one row per epoch, appended) and TensorBoard scalars."""
+"""Per-epoch records: `metrics.csv` (one row per epoch, appended) and TensorBoard scalars.
+
+Epochs are numbered from 1 everywhere (console, metrics.csv, run.json, TensorBoard). `train_loss` is on
+standardised targets (what the optimiser minimises); `train_rmse`, `val_rmse` and `val_mae` are in the
+recording's steering unit."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ COLUMNS = ["epoch", "train_loss", "train_rmse", "val_rmse", "val_mae", "lr", "fr
 class Logbook:
     def __init__(self, run_dir: Path, tensorboard: bool, first_epoch: int) -> None:
         self.path = run_dir / "metrics.csv"
+        # first_epoch counts epochs already done (0 for a new run).
         if first_epoch == 0 or not self.path.exists():
             with open(self.path, "w", newline="") as fh:
                 csv.writer(fh).writerow(COLUMNS)
@@ -22,14 +27,14 @@ class Logbook:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=first_epoch)
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=first_epoch + 1)
 
     def _truncate_after(self, first_epoch: int) -> None:
         """On resume, drop rows of epochs that will be trained again (a kill after the row, before the
         checkpoint, would otherwise leave a duplicate)."""
         with open(self.path, newline="") as fh:
             rows = list(csv.reader(fh))
-        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < first_epoch]
+        keep = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= first_epoch]
         with open(self.path, "w", newline="") as fh:
             csv.writer(fh).writerows(keep)
 

@@ -11,7 +11,6 @@ when validation improves; `train(config, resume=True)` continues exactly where `
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import time
@@ -28,9 +27,16 @@ from timesteer import __version__
 from timesteer.config import from_dict, to_dict
 from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
+from timesteer.files import hold, write_json, writing
 from timesteer.models import SteeringModel, create_model, model_config
 from timesteer.train.batches import BatchStream
-from timesteer.train.checkpoint import load_checkpoint, model_from_payload, model_payload, save_checkpoint
+from timesteer.train.checkpoint import (
+    checkpoint_field,
+    load_checkpoint,
+    model_from_payload,
+    model_payload,
+    save_checkpoint,
+)
 from timesteer.train.config import TrainConfig
 from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
@@ -49,9 +55,10 @@ class Schedule:
     warmup: int
 
     def plan(self, data: TrainData, epoch_rng: np.random.Generator) -> Plan:
+        weights = data.train_span_weights
         if self.stateful:
-            return plan_lanes(data.train_spans, self.lanes, self.seq_len, epoch_rng)
-        return plan_windows(data.train_spans, self.lanes, self.seq_len, self.warmup, epoch_rng)
+            return plan_lanes(data.train_spans, self.lanes, self.seq_len, epoch_rng, weights)
+        return plan_windows(data.train_spans, self.lanes, self.seq_len, self.warmup, epoch_rng, weights)
 
 
 @dataclass
@@ -72,9 +79,9 @@ def make_schedule(cfg: TrainConfig, model: SteeringModel, world: int, data: Trai
     warmup = 0 if stateful else max(cfg.burn_in, model.context_frames if has_state else 0)
     lanes = max(world, cfg.batch_frames // seq_len // world * world)
     # A short recording cannot fill a big batch: use the lanes it can fill (the run records how many).
-    available = min_chunks(data.train_spans, seq_len, warmup) // world * world
+    available = min_chunks(data.train_spans, seq_len, warmup, data.train_span_weights) // world * world
     if available == 0:
-        raise ConfigError(f"{data.train.path}: {sum(b - a for a, b in data.train_spans)} training frames are too "
+        raise ConfigError(f"{data.first.path}: {sum(b - a for a, b in data.train_spans)} training frames are too "
                           f"few for chunks of {warmup + seq_len} frames on {world} process(es)")
     return Schedule(stateful, seq_len, min(lanes, available), warmup)
 
@@ -99,25 +106,50 @@ def peak_rss_mib() -> float:
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train `cfg.model` into the run directory `cfg.out`. With `resume`, continue the run there from its
+    `last.pt` (a run with no checkpoint yet starts again from the beginning)."""
+    run_dir = Path(cfg.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TimesteerError(f"{run_dir}: is a file; expected a run directory (--out)")
+    # Bad input fails here, before anything is created or locked.
+    aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
+    data = load_train_data(cfg, aux)
     d, device = init_distributed(cfg.device)
     try:
-        return _train(cfg, resume, d, device)
+        if not d.is_main:
+            return _train(cfg, data, resume, d, device)
+        with writing(run_dir, "run"):
+            run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+        with hold(run_dir.absolute().parent / f".{run_dir.absolute().name}.lock", str(run_dir)), \
+                writing(run_dir, "run"):
+            return _train(cfg, data, resume, d, device)
     finally:
         shutdown_distributed(d)
 
 
-def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> TrainResult:
+def _absolute(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as run.json keeps it: recording paths absolute, so the run can be resumed, evaluated or
+    moved from anywhere."""
+    def absolute(names: str | list[str] | None) -> str | list[str] | None:
+        if names is None:
+            return None
+        if isinstance(names, str):
+            return str(Path(names).absolute())
+        return [str(Path(n).absolute()) for n in names]
+
+    return {**to_dict(cfg), "data": absolute(cfg.data), "val": absolute(cfg.val), "out": str(Path(cfg.out).absolute())}
+
+
+def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: torch.device) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.out)
-    payload = _resume_payload(run_dir, resume)
+    payload = _resume_payload(run_dir, resume, cfg)
 
-    # ---- data, model, normalisation
-    aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
-    data = load_train_data(cfg, aux)
+    # ---- model and normalisation
     if payload is not None:
         model = model_from_payload(payload, run_dir / "last.pt")
-        norm = payload["normalization"]
+        norm = checkpoint_field(payload, "normalization", dict, run_dir / "last.pt")
     else:
         torch.manual_seed(cfg.seed)
         model = create_model(cfg.model, in_shape=data.in_shape, outputs=data.outputs, **cfg.model_config)
@@ -148,16 +180,24 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
         scheduler.load_state_dict(payload["scheduler"])
         if payload.get("scaler"):
             scaler.load_state_dict(payload["scaler"])
-        first_epoch = payload["epoch"] + 1
-        best_val, best_epoch, stale = payload["best_val_rmse"], payload["best_epoch"], payload["stale_epochs"]
-        history = list(payload["history"])
+        first_epoch = checkpoint_field(payload, "epoch", int, run_dir / "last.pt") + 1
+        best_val = checkpoint_field(payload, "best_val_rmse", float, run_dir / "last.pt")
+        best_epoch = checkpoint_field(payload, "best_epoch", int, run_dir / "last.pt")
+        stale = checkpoint_field(payload, "stale_epochs", int, run_dir / "last.pt")
+        history = list(checkpoint_field(payload, "history", list, run_dir / "last.pt"))
+        if first_epoch >= cfg.epochs:
+            raise TimesteerError(f"{run_dir}: already at {first_epoch} of {cfg.epochs} epochs; pass --epochs N to "
+                                 f"go on to N")
+        if cfg.patience and stale >= cfg.patience:
+            raise TimesteerError(f"{run_dir}: stopped early after {stale} epochs without a better validation RMSE "
+                                 f"(--patience {cfg.patience}); pass a larger --patience (or 0) to go on")
     net = model
     if d.enabled:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     run_info = {
         "timesteer_version": __version__,
-        "config": to_dict(cfg),
+        "config": _absolute(cfg),
         "model": {"name": model.name, "config": model.config, "in_shape": list(model.in_shape),
                   "outputs": list(model.outputs), "parameters": sum(p.numel() for p in model.parameters())},
         "data": data.describe(),
@@ -218,7 +258,8 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
         bar.close()
         seconds = time.perf_counter() - t_start
         if not math.isfinite(loss_sum):
-            raise TimesteerError(f"epoch {epoch + 1}: training loss is not finite; lower --lr or check the data")
+            raise TimesteerError(f"{run_dir}: epoch {epoch + 1}: the training loss is not finite; lower --lr or "
+                                 f"check the data (the run keeps its last good epoch)")
 
         # ---- validation, on rank 0, in time order with state carried (the way the model drives)
         val_rmse = val_mae = None
@@ -227,9 +268,12 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
             err = pred - val_targets
             val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
         val_rmse = d.broadcast(val_rmse)
+        if val_rmse is not None and not math.isfinite(val_rmse):
+            raise TimesteerError(f"{run_dir}: epoch {epoch + 1}: the model's validation output is not finite; lower "
+                                 f"--lr (the run keeps its last good epoch)")
         target_std = float(model.target_std[0])
         row = {
-            "epoch": epoch, "train_loss": d.mean(loss_sum / max(1, frames_done)),
+            "epoch": epoch + 1, "train_loss": d.mean(loss_sum / max(1, frames_done)),
             "train_rmse": math.sqrt(d.mean(mse_sum / max(1, frames_done))) * target_std,
             "val_rmse": val_rmse, "val_mae": val_mae, "lr": scheduler.get_last_lr()[0],
             "frames": frames_done * d.world, "seconds": seconds, "frames_per_s": frames_done * d.world / seconds,
@@ -260,7 +304,7 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
             _write_run(run_dir, {**run_info, "status": status, "epochs_done": epoch + 1, "best_epoch": best_epoch,
                                  "best_val_rmse": _finite(best_val), "last": _clean(row)})
             if cfg.progress:
-                tqdm.write(_epoch_line(row, cfg.epochs, improved))
+                tqdm.write(_epoch_line(row, cfg.epochs, improved, data.first.manifest.steering.unit))
         d.barrier()
         if stop:
             break
@@ -269,26 +313,36 @@ def _train(cfg: TrainConfig, resume: bool, d: Dist, device: torch.device) -> Tra
     return TrainResult(run_dir, best_epoch, best_val, len(history), history)
 
 
-def _resume_payload(run_dir: Path, resume: bool) -> dict[str, Any] | None:
+def _resume_payload(run_dir: Path, resume: bool, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The checkpoint to continue from, or None to start from the beginning.
+
+    A run directory without `last.pt` (stopped before its first epoch ended) holds nothing worth keeping:
+    it starts again, with or without --resume. One with `last.pt` continues only when asked to."""
     last = run_dir / "last.pt"
     if resume:
         if not last.is_file():
-            raise TimesteerError(f"{run_dir}: nothing to resume (no last.pt); start it without --resume")
+            print(f"{run_dir}: no checkpoint yet (no epoch finished); starting from the beginning", flush=True)
+            return None
         return load_checkpoint(last)
-    if last.exists() or (run_dir / RUN_FILE).exists():
+    if last.exists():
         raise TimesteerError(f"{run_dir}: already holds a training run; pass --resume {run_dir} to continue it, "
                              f"or choose another --out")
     return None
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
-    return from_dict(TrainConfig, read_run_info(run_dir)["config"], where=str(Path(run_dir) / RUN_FILE))
+    """The configuration a run was started with; `out` is the run directory as given now, wherever it
+    was made, so a moved or copied run resumes where it is."""
+    raw = dict(read_run_info(run_dir).config)
+    raw["out"] = str(run_dir)
+    try:
+        return from_dict(TrainConfig, raw, where="config")
+    except ConfigError as exc:
+        raise TimesteerError(f"{Path(run_dir) / RUN_FILE}: {exc}") from None
 
 
 def _write_run(run_dir: Path, info: dict[str, Any]) -> None:
-    tmp = run_dir / f".{RUN_FILE}.tmp"
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    tmp.replace(run_dir / RUN_FILE)
+    write_json(run_dir / RUN_FILE, info)
 
 
 def _finite(x: float) -> float | None:
@@ -299,7 +353,11 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
 
 
-def _epoch_line(row: dict[str, Any], epochs: int, improved: bool) -> str:
-    val = f"val rmse {row['val_rmse']:.4f}{' *' if improved else ''}" if row["val_rmse"] is not None else "no val"
-    return (f"epoch {row['epoch'] + 1:3d}/{epochs}  loss {row['train_loss']:.4f}  {val}  "
-            f"{row['frames_per_s']:.0f} frames/s  data wait {100 * row['data_wait_fraction']:.0f}%")
+def _epoch_line(row: dict[str, Any], epochs: int, improved: bool, unit: str) -> str:
+    """One line per epoch. The loss is on standardised targets (what the optimiser sees, about 1.0 for a
+    model no better than the mean); the RMSEs are in the recording's steering unit."""
+    val = (f"val RMSE {row['val_rmse']:.4f}{' *' if improved else '  '}" if row["val_rmse"] is not None
+           else "no validation")
+    return (f"epoch {row['epoch']:3d}/{epochs}  loss {row['train_loss']:.4f} (standardised)  "
+            f"train RMSE {row['train_rmse']:.4f}  {val} ({unit})  {row['frames_per_s']:.0f} frames/s  "
+            f"data wait {100 * row['data_wait_fraction']:.0f}%")

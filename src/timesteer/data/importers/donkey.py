@@ -9,6 +9,7 @@ and `user/throttle`. Deleted indexes are skipped; each new `_session_id` starts 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +24,49 @@ ANGLE_KEY = "user/angle"
 THROTTLE_KEY = "user/throttle"
 
 
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of the non-blank lines of a UTF-8 file (a byte-order mark is allowed)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(path, f"could not read it ({exc.strerror or exc})") from None
+    return [(k, ln) for k, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+
+
+def _json(text: str, path: Path, line: int, what: str) -> Any:
+    try:
+        # NaN and Infinity are not JSON, though Python's parser accepts them: refuse them here.
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"expected {what} ({exc.msg})", row=line) from None
+    except ValueError as exc:
+        raise InputError(path, f"expected {what} ({exc})", row=line) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def _manifest(tub: Path) -> dict[str, Any]:
     path = tub / "manifest.json"
     if not path.is_file():
         raise InputError(path, "manifest.json not found: expected a donkeycar tub v2 folder")
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = _lines(path)
     if len(lines) < 5:
         raise InputError(path, f"expected 5 JSON lines (inputs, types, metadata, manifest metadata, catalog "
                                f"metadata), found {len(lines)}")
-    try:
-        parsed = [json.loads(ln) for ln in lines[:5]]
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"expected JSON ({exc.msg})", row=exc.lineno) from None
-    catalog = parsed[4]
+    parsed = [_json(text, path, k, "a JSON line") for k, text in lines[:5]]
+    catalog, line = parsed[4], lines[4][0]
     if not isinstance(catalog, dict) or "paths" not in catalog:
-        raise InputError(path, "line 5: expected catalog metadata with 'paths'", row=5)
+        raise InputError(path, "expected catalog metadata, an object with 'paths'", row=line)
+    paths = catalog["paths"]
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p and Path(p).name == p for p in paths):
+        raise InputError(path, f"'paths': expected a list of catalog file names, got {paths!r:.80}", row=line)
+    deleted = catalog.get("deleted_indexes", [])
+    if not isinstance(deleted, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in deleted):
+        raise InputError(path, f"'deleted_indexes': expected a list of whole numbers, got {deleted!r:.80}", row=line)
     return {"inputs": parsed[0], "catalog": catalog}
 
 
@@ -45,8 +74,8 @@ def _number(record: dict[str, Any], key: str, path: Path, line: int) -> float:
     if key not in record:
         raise InputError(path, f"missing field {key!r}", row=line)
     value = record[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(path, f"field {key!r}: expected a number, got {value!r}", row=line)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(path, f"field {key!r}: expected a finite number, got {value!r}", row=line)
     return float(value)
 
 
@@ -59,26 +88,28 @@ def parse(src: Path, **_: object) -> ParsedSource:
         catalog = src / name
         if not catalog.is_file():
             raise InputError(catalog, "catalog file named in manifest.json not found")
-        with open(catalog, encoding="utf-8") as fh:
-            for line_no, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InputError(catalog, f"expected a JSON record ({exc.msg})", row=line_no) from None
-                if record.get("_index") in deleted:
-                    continue
-                if IMAGE_KEY not in record:
-                    raise InputError(catalog, f"missing field {IMAGE_KEY!r}", row=line_no)
-                times.append(_number(record, "_timestamp_ms", catalog, line_no) * 1e-3)
-                angles.append(_number(record, ANGLE_KEY, catalog, line_no))
-                throttles.append(_number(record, THROTTLE_KEY, catalog, line_no) if THROTTLE_KEY in record
-                                 else np.nan)
-                paths.append(src / "images" / str(record[IMAGE_KEY]))
-                sessions.append(str(record.get("_session_id", "")))
-                lines.append(line_no)
-                line_catalog.append(catalog)
+        for line_no, text in _lines(catalog):
+            record = _json(text, catalog, line_no, "a JSON record")
+            if not isinstance(record, dict):
+                raise InputError(catalog, f"expected a JSON object per line, got {type(record).__name__}",
+                                 row=line_no)
+            index = record.get("_index")
+            if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+                raise InputError(catalog, f"field '_index': expected a whole number, got {index!r:.40}", row=line_no)
+            if index in deleted:
+                continue
+            image = record.get(IMAGE_KEY)
+            if not isinstance(image, str) or not image:
+                raise InputError(catalog, f"field {IMAGE_KEY!r}: expected an image file name, got {image!r:.40}",
+                                 row=line_no)
+            times.append(_number(record, "_timestamp_ms", catalog, line_no) * 1e-3)
+            angles.append(_number(record, ANGLE_KEY, catalog, line_no))
+            throttles.append(_number(record, THROTTLE_KEY, catalog, line_no) if THROTTLE_KEY in record
+                             else np.nan)
+            paths.append(src / "images" / image)
+            sessions.append(str(record.get("_session_id", "")))
+            lines.append(line_no)
+            line_catalog.append(catalog)
     if not paths:
         raise InputError(src / "manifest.json", "empty log: expected at least one record that is not deleted")
     t = np.asarray(times)

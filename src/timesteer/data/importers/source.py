@@ -68,6 +68,22 @@ class ParsedSource:
         path = self.row_files[i] if self.row_files is not None else self.log_path
         return path, int(self.rows[i])
 
+    def subset(self, keep: np.ndarray, forced_breaks: np.ndarray | None) -> ParsedSource:
+        """The same source with only frames `keep` (ascending indexes), e.g. after resampling."""
+        cameras = []
+        for cam in self.cameras:
+            frames: FrameSource
+            if isinstance(cam.frames, ImageFiles):
+                frames = ImageFiles([cam.frames.paths[i] for i in keep])
+            else:
+                frames = VideoFrames(cam.frames.path, cam.frames.indexes[keep])
+            cameras.append(CameraSource(cam.name, frames, cam.side))
+        return ParsedSource(
+            format=self.format, path=self.path, log_path=self.log_path, rows=self.rows[keep],
+            timestamps_s=self.timestamps_s[keep], signals={k: v[keep] for k, v in self.signals.items()},
+            steering=self.steering, cameras=cameras, forced_breaks=forced_breaks, details=dict(self.details),
+            row_files=[self.row_files[i] for i in keep] if self.row_files is not None else None, fps=self.fps)
+
 
 @dataclass
 class CsvRow:
@@ -76,18 +92,32 @@ class CsvRow:
 
 
 def read_csv(path: Path, *, what: str) -> list[CsvRow]:
-    """All non-blank rows of a CSV with their 1-based line numbers; errors name the file."""
+    """All non-blank rows of a CSV with the 1-based line each starts on; errors name the file and line.
+
+    A quoted field may span lines; an unbalanced quote swallows every line after it, so the row's own
+    first line is what an error must name, not where the reader stopped."""
     if not path.is_file():
         raise InputError(path, f"{what} not found")
     rows: list[CsvRow] = []
+    start = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, strict=True)
             for values in reader:
                 if values and any(v.strip() for v in values):
-                    rows.append(CsvRow(reader.line_num, [v.strip() for v in values]))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(path, f"could not read {what} as CSV ({exc})") from exc
+                    rows.append(CsvRow(start, [v.strip() for v in values]))
+                start = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"could not read {what}: not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+    except csv.Error as exc:
+        raise InputError(path, f"could not read {what} as CSV ({exc}); check the quotes", row=start) from None
+    except OSError as exc:
+        raise InputError(path, f"could not read {what} ({exc.strerror or exc})") from None
+    for row in rows:
+        if any("\n" in v or "\r" in v for v in row.values):
+            raise InputError(path, "a quoted field runs over several lines; check the quotes on this line",
+                             row=row.line)
     return rows
 
 

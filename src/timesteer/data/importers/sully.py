@@ -21,12 +21,13 @@ DEFAULT_FPS = 30.0
 def _rows(path: Path) -> list[CsvRow]:
     if not path.is_file():
         raise InputError(path, "data.txt not found")
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.strip():
-                rows.append(CsvRow(line_no, line.split(None, 1)))
-    return rows
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is allowed
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(path, f"could not read it ({exc.strerror or exc})") from None
+    return [CsvRow(k, line.split(None, 1)) for k, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def parse(src: Path, fps: float | None = None, **_: object) -> ParsedSource:

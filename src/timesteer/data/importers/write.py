@@ -29,9 +29,11 @@ from timesteer.data.importers.source import (
     check_time_order,
 )
 from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source
+from timesteer.data.resample import resample_indexes
 from timesteer.data.segments import default_gap_threshold_s, frame_rate, segment_ids, split_segments
 from timesteer.data.writer import FrameFile, RecordingWriter
 from timesteer.errors import InputError
+from timesteer.files import writing
 
 CHUNK_FRAMES = 32
 
@@ -45,17 +47,40 @@ class WriteOptions:
     gap_threshold_s: float | None = None
     workers: int = 0
     progress: bool = True
+    fps: float | None = None  # resample to this rate (frames are dropped, never invented)
+    sources: tuple[Path, ...] = ()  # paths being read, which DEST must never be or hold
 
 
 def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
     n = len(parsed)
     if n == 0:
         raise InputError(parsed.log_path, "no frames to import")
+    check_finite("timestamp", parsed.timestamps_s, parsed.locate)
     check_time_order(parsed.timestamps_s, parsed.locate)
     for name, values in parsed.signals.items():
         check_finite(name, values, parsed.locate)
+    gap = options.gap_threshold_s if options.gap_threshold_s is not None else default_gap_threshold_s(
+        parsed.timestamps_s)
+    segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
+    starts = np.array([s.start for s in segments])
+    fps = parsed.fps or frame_rate(parsed.timestamps_s, starts)
+    if not fps > 0:
+        raise InputError(parsed.log_path, f"cannot tell the frame rate: {n} frame(s) "
+                                          f"{'with no time between them' if n > 1 else 'only'}; a recording needs "
+                                          f"at least two frames at different times")
+    if options.fps is not None and not parsed.fps:
+        if options.fps > fps * 1.02:
+            raise InputError(parsed.log_path, f"--fps {options.fps:g} is faster than the source's {fps:.3g} frames "
+                                              f"per second; resampling only drops frames, it never invents them")
+        keep = resample_indexes(parsed.timestamps_s, segments, options.fps)
+        parsed = parsed.subset(keep, np.searchsorted(keep, starts))
+        n = len(parsed)
+        segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
+        fps = options.fps
+        parsed.details["resampled_to_fps"] = options.fps
 
-    with RecordingWriter(options.dest, overwrite=options.overwrite) as writer:
+    with writing(options.dest, "recording"), \
+            RecordingWriter(options.dest, overwrite=options.overwrite, sources=options.sources) as writer:
         shaper = _shaper_for(parsed.cameras[0], parsed, options)
         bar = tqdm(total=n * len(parsed.cameras), desc="import", unit="frame", disable=not options.progress,
                    leave=False)
@@ -70,11 +95,6 @@ def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
             cameras.append(Camera(name=cam.name, file=file, side=cam.side))
         bar.close()
 
-        gap = options.gap_threshold_s if options.gap_threshold_s is not None else default_gap_threshold_s(
-            parsed.timestamps_s)
-        segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
-        starts = np.array([s.start for s in segments])
-        fps = parsed.fps or frame_rate(parsed.timestamps_s, starts)
         signals = {"timestamp_s": parsed.timestamps_s, "steering": parsed.signals["steering"],
                    "segment": segment_ids(segments, n)}
         signals.update({k: v for k, v in parsed.signals.items() if k != "steering"})
