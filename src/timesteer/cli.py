@@ -241,17 +241,37 @@ def _report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- simulator
+def _conditions_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("driving conditions (drawn from each track's seed: every driver meets the same events)")
+    g.add_argument("--conditions", choices=["clean", "noisy", "hard"],
+                   help="a named set (README, 'Driving conditions'); the options below change single values "
+                        "(default: clean)")
+    g.add_argument("--noise", type=float, help="steering disturbances, as a fraction of full lock (hard: 0.6)")
+    g.add_argument("--latency-ms", type=float,
+                   help="a command acts this long after the frame it was computed from (hard: 100)")
+    g.add_argument("--drop-frames", type=float,
+                   help="probability that a camera frame is lost, in bursts; the driver gets the last one again "
+                        "(hard: 0.1)")
+    g.add_argument("--speed-scale", type=float, help="the speed plan's set speeds times this (hard: 1.2)")
+
+
+def _conditions(args: argparse.Namespace):
+    from timesteer.sim import conditions_from
+
+    return conditions_from(args.conditions, noise=args.noise, latency_ms=args.latency_ms,
+                           drop_frames=args.drop_frames, speed_scale=args.speed_scale)
+
+
 def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", required=True, help="CarRacing track seeds, e.g. 1-8 or 1,4,9")
     p.add_argument("--out", required=True, help="new recording directory")
-    p.add_argument("--laps", type=float, default=1.0, help="laps per track (default 1)")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="steering perturbations (fraction of full lock) while the expert's correction is recorded")
+    p.add_argument("--laps", type=float, default=1.0, help="laps per track")
     p.add_argument("--frame-skip", type=int, default=2, help="physics steps per frame (50 Hz / 2 = 25 fps)")
     p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
-    p.add_argument("--workers", type=int, default=0, help="parallel episodes (default: one per CPU)")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=0, help="parallel episodes (0: one per CPU)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a recording")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _conditions_args(p)
 
 
 @command("record-sim", "drive the expert on CarRacing tracks and record it", _record_args)
@@ -260,9 +280,10 @@ def _record_sim(args: argparse.Namespace) -> int:
     from timesteer.data.imaging import parse_size
     from timesteer.sim import RecordConfig, parse_seeds, record_sim
 
-    path = record_sim(RecordConfig(seeds=parse_seeds(args.seeds), out=args.out, laps=args.laps, noise=args.noise,
-                                   frame_skip=args.frame_skip, size=parse_size(args.size), workers=args.workers,
-                                   overwrite=args.overwrite, progress=not args.quiet))
+    path = record_sim(RecordConfig(seeds=parse_seeds(args.seeds), out=args.out, laps=args.laps,
+                                   conditions=_conditions(args), frame_skip=args.frame_skip,
+                                   size=parse_size(args.size), workers=args.workers, overwrite=args.overwrite,
+                                   progress=not args.quiet))
     print(format_info(recording_info(path)))
     return 0
 
@@ -270,15 +291,14 @@ def _record_sim(args: argparse.Namespace) -> int:
 def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`, or `expert`")
     p.add_argument("--seeds", required=True, help="CarRacing track seeds to drive, e.g. 1001-1020")
-    p.add_argument("--laps", type=float, default=1.0)
+    p.add_argument("--laps", type=float, default=1.0, help="laps per track (fractions allowed)")
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="disturbances: steering pulses (fraction of full lock) added to the driver's commands")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--workers", type=int, default=0, help="parallel tracks (default: one per CPU)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
+    p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _conditions_args(p)
 
 
 @command("drive", "drive CarRacing closed-loop with a model; autonomy as NVIDIA measured it", _drive_args)
@@ -286,10 +306,50 @@ def _drive(args: argparse.Namespace) -> int:
     from timesteer.sim import DriveConfig, drive, format_drive, parse_seeds
 
     result = drive(DriveConfig(run=args.run, seeds=parse_seeds(args.seeds), laps=args.laps,
-                               max_seconds=args.max_seconds, noise=args.noise, video_dir=args.video,
-                               checkpoint=args.checkpoint,
-                               workers=args.workers, progress=not args.quiet))
+                               max_seconds=args.max_seconds, conditions=_conditions(args), video_dir=args.video,
+                               checkpoint=args.checkpoint, workers=args.workers, progress=not args.quiet))
     print_json(result) if args.json else print(format_drive(result))
+    return 0
+
+
+def _dagger_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, nargs="+", metavar="REC",
+                   help="the expert's recordings to start from (e.g. from record-sim)")
+    p.add_argument("--seeds", required=True, help="training tracks the learner drives, e.g. 1-8")
+    p.add_argument("--out", required=True, help="DAgger directory (every iteration's drives and run are kept)")
+    p.add_argument("--model", default="cnn_gru", help="registered model name")
+    p.add_argument("--model-config", type=json.loads, default={}, help="model options as JSON")
+    p.add_argument("--iterations", type=int, default=4, help="DAgger iterations after behaviour cloning")
+    p.add_argument("--beta", type=float, default=0.5, help="share of frames the expert takes over in iteration 1")
+    p.add_argument("--beta-decay", type=float, default=0.5, help="beta_i = beta * decay^(i-1)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs of iteration 0 (behaviour cloning)")
+    p.add_argument("--epochs-per-iteration", type=int, default=6, help="epochs of each later iteration")
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="train each iteration from scratch instead of from the previous weights")
+    p.add_argument("--laps", type=float, default=1.0, help="laps per track and iteration")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--train", type=json.loads, default={},
+                   help='other training options as JSON, e.g. \'{"lr": 0.002, "threads": 2}\'')
+    p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _conditions_args(p)
+
+
+@command("dagger", "learn from its own mistakes: the model drives, the expert labels, train again (DAgger)",
+         _dagger_args)
+def _dagger(args: argparse.Namespace) -> int:
+    from timesteer.sim import DaggerConfig, dagger, parse_seeds
+
+    state = dagger(DaggerConfig(data=args.data, seeds=parse_seeds(args.seeds), out=args.out, model=args.model,
+                                model_config=args.model_config, iterations=args.iterations,
+                                conditions=_conditions(args), beta=args.beta, beta_decay=args.beta_decay,
+                                epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
+                                warm_start=args.warm_start, laps=args.laps, seed=args.seed, train=args.train,
+                                workers=args.workers, progress=not args.quiet))
+    print(f"final model: {state['final']}")
+    for row in state["iterations"]:
+        print(f"iteration {row['iteration']}: beta {row['beta']:.3f}, autonomy on the training tracks "
+              f"{row['training_autonomy_pct']:.1f}% ({row['interventions']} interventions)")
     return 0
 
 

@@ -22,7 +22,7 @@ from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.evaluate.report import data_uri, write_report
 from timesteer.evaluate.runner import evaluate_loaded
-from timesteer.sim import DriveConfig, RecordConfig, drive, record_sim
+from timesteer.sim import Conditions, DriveConfig, RecordConfig, drive, record_sim
 from timesteer.train import TrainConfig, train
 from timesteer.train.run import load_run
 
@@ -75,8 +75,9 @@ def run_demo(cfg: DemoConfig) -> Path:
         raise TimesteerError("demo: training and test tracks must differ")
 
     _say(cfg, f"recording the expert on training tracks {cfg.train_seeds} (with steering perturbations)")
-    train_rec = record_sim(RecordConfig(seeds=train_seeds, out=str(out / "recordings" / "train"), noise=cfg.noise,
-                                        workers=cfg.workers, progress=cfg.progress))
+    train_rec = record_sim(RecordConfig(seeds=train_seeds, out=str(out / "recordings" / "train"),
+                                        conditions=Conditions(noise=cfg.noise), workers=cfg.workers,
+                                        progress=cfg.progress))
     _say(cfg, f"recording the expert on held-out test tracks {cfg.test_seeds}")
     test_rec = record_sim(RecordConfig(seeds=test_seeds, out=str(out / "recordings" / "test"), workers=cfg.workers,
                                        progress=cfg.progress))

@@ -21,7 +21,8 @@ from timesteer.sim import (
     record_sim,
     run_episode,
 )
-from timesteer.sim.env import DASHBOARD_ROWS, CarRacingSim
+from timesteer.sim.carracing import DASHBOARD_ROWS, CarRacingSim
+from timesteer.sim.conditions import Conditions
 from timesteer.train import TrainConfig, train
 
 
@@ -61,7 +62,8 @@ def test_a_car_that_always_steers_right_is_rescued_and_counted():
 @pytest.fixture(scope="module")
 def sim_rec(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "rec"
-    return record_sim(RecordConfig(seeds=[1, 2], out=str(out), laps=0.15, noise=0.8, workers=2, progress=False))
+    return record_sim(RecordConfig(seeds=[1, 2], out=str(out), laps=0.15, conditions=Conditions(noise=0.8), workers=2,
+                                   progress=False))
 
 
 def test_record_sim_writes_a_recording(sim_rec):
@@ -77,7 +79,7 @@ def test_record_sim_writes_a_recording(sim_rec):
     assert rec.frames[:, -4:].mean() > 60
     # Noise: what was executed differs from the recorded label, which is the expert's correction.
     executed = rec.signals["executed_steering"]
-    assert np.mean(np.abs(executed - rec.steering) > 1e-6) > 0.05
+    assert np.mean(np.abs(executed - rec.signals["driver_steering"]) > 1e-6) > 0.05
     assert rec.signals["speed"].max() > 5
 
 
@@ -112,7 +114,19 @@ def test_drive_refuses_a_model_trained_on_other_frames(tmp_path, capsys):
 
 
 def test_drive_disturbances_push_the_car_around():
+    """Pushes the driver does not cancel move the car; the expert, who knows them, cancels them."""
+    from timesteer.sim.conditions import Events
+
+    events = Events(5, Conditions(noise=0.6), 20.0, 0.04)
+    pulses = [p for p in events.pulses if p.start_s < 12.0]
+    assert pulses and all(abs(p.steer_rad) <= 0.6 * 0.4 + 1e-9 for p in pulses)
+    straight = run_episode(5, EpisodeConfig(laps=0.3, max_seconds=12.0), policy=lambda obs, t: 0.0)
+    pushed = run_episode(5, EpisodeConfig(laps=0.3, max_seconds=12.0, conditions=Conditions(noise=0.6)),
+                         policy=lambda obs, t: 0.0)
+    executed = np.asarray(pushed.executed_rad)
+    assert np.abs(executed).max() > 0.05 and np.abs(np.asarray(straight.executed_rad)).max() < 1e-9
     calm = drive(DriveConfig(run="expert", seeds=[5], laps=0.3, workers=1, progress=False))
-    pushed = drive(DriveConfig(run="expert", seeds=[5], laps=0.3, noise=0.6, workers=1, progress=False))
-    assert pushed["noise"] == 0.6
-    assert pushed["mean_offset_m"] > 1.5 * calm["mean_offset_m"]
+    expert_pushed = drive(DriveConfig(run="expert", seeds=[5], laps=0.3, conditions=Conditions(noise=0.6), workers=1,
+                                      progress=False))
+    assert expert_pushed["interventions"] == 0
+    assert expert_pushed["mean_offset_m"] < 2 * calm["mean_offset_m"] + 0.2

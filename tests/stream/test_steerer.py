@@ -74,3 +74,40 @@ def test_wrong_frames_are_refused(stream_runs):
         steerer.step(np.zeros((50, 64, 3), np.uint8))
     with pytest.raises(InputError, match="RGB uint8"):
         steerer.step(np.zeros((48, 64, 3), np.float32))
+
+
+def test_fed_at_three_times_its_rate_it_steps_on_its_own_clock(stream_runs, stream_rec):
+    """The same drive, each frame also repeated at two in-between timestamps (a simulator answering as
+    fast as it can): the steering at the original frames equals feeding it at its own rate."""
+    rec = Recording.open(stream_rec)
+    frames, times = np.asarray(rec.frames[:30]), rec.timestamps_s[:30]
+    own = Steerer.from_run(stream_runs["cnn_gru"])
+    fast = Steerer.from_run(stream_runs["cnn_gru"])
+    assert own.period_s == pytest.approx(1 / rec.manifest.fps)
+    at_own = [own.step_shaped(f, t) for f, t in zip(frames, times, strict=True)]
+    at_three: list[float] = []
+    for k, (f, t) in enumerate(zip(frames, times, strict=True)):
+        at_three.append(fast.step_shaped(f, t))
+        if k + 1 < len(times):
+            for j in (1, 2):  # the same picture again, a third and two thirds of a period later
+                between = fast.step_shaped(f, t + j * (times[k + 1] - t) / 3)
+                assert between == at_three[-1]  # not due: the latest output, the model not advanced
+    np.testing.assert_array_equal(at_three, at_own)
+    assert fast.frames_seen == own.frames_seen == 30 and fast.frames_given == 30 + 2 * 29
+
+
+def test_a_repeated_frame_does_not_advance_the_model_and_slow_input_warns_once(stream_runs):
+    steerer = Steerer.from_run(stream_runs["cnn_gru"])
+    period = steerer.period_s
+    frame = np.full((48, 64, 3), 90, np.uint8)
+    steerer.step(frame, 0.0)
+    steerer.step(frame, 0.0)  # a lost frame comes again with its old timestamp
+    assert steerer.frames_seen == 1
+    with pytest.warns(RuntimeWarning, match="slower than"):
+        steerer.step(frame, 1.8 * period)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        steerer.step(frame, 3.6 * period)  # reported once only
+    assert steerer.frames_seen == 3

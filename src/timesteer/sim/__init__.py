@@ -1,9 +1,16 @@
-"""Driving closed-loop in gymnasium's CarRacing: an expert, recordings of it, and model drives."""
+"""Driving closed-loop: a small simulator interface (CarRacing behind it), driving conditions drawn per
+track, an expert, recordings of it, model drives with autonomy and its interval, and DAgger."""
 
+from timesteer.sim.conditions import NAMED as CONDITIONS
+from timesteer.sim.conditions import Conditions, conditions_from
+from timesteer.sim.dagger import DaggerConfig, dagger
 from timesteer.sim.drive import DriveConfig, drive, format_drive
 from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim.expert import Expert, ExpertConfig
-from timesteer.sim.record import RecordConfig, parse_seeds, record_sim
+from timesteer.sim.parallel import parse_seeds
+from timesteer.sim.record import RecordConfig, record_sim
+from timesteer.sim.stats import paired, track_interval
 
-__all__ = ["DriveConfig", "EpisodeConfig", "Expert", "ExpertConfig", "RecordConfig", "autonomy_pct", "drive",
-           "format_drive", "parse_seeds", "record_sim", "run_episode"]
+__all__ = ["CONDITIONS", "Conditions", "DaggerConfig", "DriveConfig", "EpisodeConfig", "Expert", "ExpertConfig",
+           "RecordConfig", "autonomy_pct", "conditions_from", "dagger", "drive", "format_drive", "paired",
+           "parse_seeds", "record_sim", "run_episode", "track_interval"]

@@ -1,29 +1,29 @@
-"""`timesteer drive`: a trained model steers CarRacing closed-loop; we count how often it must be
-rescued, NVIDIA's way: autonomy = (1 - interventions * 6 s / elapsed s) * 100.
+"""`timesteer drive`: a trained model (or the expert) steers CarRacing closed-loop under chosen driving
+conditions; we count how often it must be rescued, NVIDIA's way: autonomy = (1 - interventions x 6 s /
+elapsed s) x 100, with a 95% interval over tracks.
 
-The model sees each raw frame through its `Steerer` (same crop and normalisation as training, state
-carried frame to frame); the pedals come from the expert's speed controller, so only steering is judged.
-`noise` adds the same random steering pulses as `record-sim --noise` to whatever the driver commands (the
-same pulses for every driver on a given track): a test of recovering, not only of following.
-`run="expert"` drives the expert itself, the reference every model is measured against.
+The model sees each frame through its `Steerer` (same crop and normalisation as training, state carried
+frame to frame, stepping on the clock); the pedals follow the speed plan, so only steering is judged.
+Conditions (`sim/conditions.py`) are drawn from each track's seed: every driver meets the same events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from timesteer.config import AtLeastOne, NonNegative, Positive, validate
+from timesteer.config import AtLeastOne, NonNegative, Positive, to_dict, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
-from timesteer.sim.env import FPS, OBS_SIZE, crop_dashboard
+from timesteer.sim.carracing import FPS, crop_dashboard
+from timesteer.sim.conditions import Conditions
+from timesteer.sim.drivers import EXPERT, model_policy, read_driver
 from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
-from timesteer.sim.record import parse_seeds, run_parallel
+from timesteer.sim.parallel import parse_seeds, run_parallel
+from timesteer.sim.stats import track_interval
 from timesteer.sim.video import write_drive_video
-from timesteer.train.run import RunInfo, Which, read_run_info
-
-EXPERT = "expert"
+from timesteer.train.run import RunInfo, Which
 
 
 @dataclass
@@ -32,7 +32,7 @@ class DriveConfig:
     seeds: list[int]
     laps: Annotated[float, Positive] = 1.0
     max_seconds: Annotated[float, Positive] = 150.0
-    noise: Annotated[float, NonNegative] = 0.0  # disturbances: steering pulses added to what the driver commands
+    conditions: Conditions = field(default_factory=Conditions)
     video_dir: str | None = None
     checkpoint: Which = "best"
     device: str = "cpu"
@@ -58,34 +58,18 @@ def training_tracks(info: RunInfo) -> tuple[list[int] | None, int | None]:
     return sorted(seeds), skip
 
 
-def _check_run(run_dir: str, info: RunInfo) -> None:
-    f, unit = info.data.frame, info.data.steering.unit
-    if unit != "rad" or (f.source_height, f.source_width) != OBS_SIZE:
-        raise TimesteerError(f"{run_dir}: trained on {f.source_height}x{f.source_width} frames with steering in "
-                             f"{unit!r}; driving CarRacing needs a model trained on `timesteer record-sim` "
-                             f"recordings (96x96 observations, radians)")
-
-
 def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
     policy = on_reset = None
     if cfg.run != EXPERT:
-        from timesteer.stream.steerer import Steerer
-
-        steerer = Steerer.from_run(cfg.run, cfg.checkpoint, cfg.device)
-        steerer.gap_reset_s = None  # the simulator's clock has no gaps; interventions reset explicitly
-
-        def policy(obs, t_s):
-            return steerer.step(obs)
-
-        on_reset = steerer.reset
+        policy, on_reset = model_policy(cfg.run, cfg.checkpoint, cfg.device)
     keep = cfg.video_dir is not None
     ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
-                                         noise=cfg.noise, keep_frames=keep), policy, on_reset)
+                                         conditions=cfg.conditions, keep_frames=keep), policy, on_reset)
     out = ep.metrics()
     if keep and ep.frames:
         name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
         frames = [crop_dashboard(f) for f in ep.frames]
-        video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{seed}.mp4", frames, ep.steering_rad,
+        video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{seed}.mp4", frames, ep.commands_rad,
                                   ep.labels_rad, FPS / frame_skip)
         out["video"] = str(video)
     return out
@@ -94,9 +78,8 @@ def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
 def drive(cfg: DriveConfig) -> dict[str, Any]:
     seeds = parse_seeds(cfg.seeds)
     trained_on, skip = (None, None)
-    if cfg.run != EXPERT:
-        info = read_run_info(cfg.run)
-        _check_run(cfg.run, info)
+    info = read_driver(cfg.run)
+    if info is not None:
         trained_on, skip = training_tracks(info)
     frame_skip = cfg.frame_skip or skip or 2
     tracks = run_parallel(_drive_one, seeds, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
@@ -106,16 +89,19 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
     overlap = sorted(set(seeds) & set(trained_on or []))
     return {
         "run": cfg.run,
+        "conditions": to_dict(cfg.conditions),
+        "conditions_text": cfg.conditions.describe(),
         "autonomy_pct": autonomy_pct(interventions, elapsed),
         "interventions": interventions,
         "laps_completed": sum(t["laps_completed"] for t in tracks),
+        "laps_fraction": round(sum(t["laps_fraction"] for t in tracks), 3),
         "laps_attempted": cfg.laps * len(seeds),
         "elapsed_s": round(elapsed, 2),
         "mean_offset_m": sum(t["mean_offset_m"] * t["elapsed_s"] for t in tracks) / max(elapsed, 1e-9),
         "max_offset_m": max(t["max_offset_m"] for t in tracks),
-        "steering_jerk_rms_rad_s2": sum(t["steering_jerk_rms_rad_s2"] * t["elapsed_s"] for t in tracks)
+        "steering_jerk_rms_rad_s3": sum(t["steering_jerk_rms_rad_s3"] * t["elapsed_s"] for t in tracks)
         / max(elapsed, 1e-9),
-        "noise": cfg.noise,
+        "interval": track_interval(tracks),
         "seeds": seeds,
         "training_seeds": trained_on,
         "seeds_overlap_training": overlap,
@@ -125,15 +111,21 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
 
 
 def format_drive(result: dict[str, Any]) -> str:
-    lines = [f"{'track':>6} {'autonomy':>9} {'interv.':>7} {'laps':>5} {'seconds':>8} {'mean off':>9} "
-             f"{'max off':>8} {'jerk':>7}"]
+    lines = [f"conditions: {result['conditions_text']}",
+             f"{'track':>6} {'autonomy':>9} {'interv.':>7} {'laps':>6} {'seconds':>8} {'mean off':>9} "
+             f"{'max off':>8} {'jerk rad/s³':>12}"]
     for t in result["tracks"]:
-        lines.append(f"{t['seed']:>6} {t['autonomy_pct']:>8.1f}% {t['interventions']:>7} {t['laps_completed']:>5} "
+        lines.append(f"{t['seed']:>6} {t['autonomy_pct']:>8.1f}% {t['interventions']:>7} {t['laps_fraction']:>6.2f} "
                      f"{t['elapsed_s']:>8.1f} {t['mean_offset_m']:>8.2f}m {t['max_offset_m']:>7.2f}m "
-                     f"{t['steering_jerk_rms_rad_s2']:>7.2f}")
+                     f"{t['steering_jerk_rms_rad_s3']:>12.1f}")
+    ci = result["interval"]
     lines.append(f"{'total':>6} {result['autonomy_pct']:>8.1f}% {result['interventions']:>7} "
-                 f"{result['laps_completed']:>5} {result['elapsed_s']:>8.1f} {result['mean_offset_m']:>8.2f}m "
-                 f"{result['max_offset_m']:>7.2f}m {result['steering_jerk_rms_rad_s2']:>7.2f}")
+                 f"{result['laps_fraction']:>6.2f} {result['elapsed_s']:>8.1f} {result['mean_offset_m']:>8.2f}m "
+                 f"{result['max_offset_m']:>7.2f}m {result['steering_jerk_rms_rad_s3']:>12.1f}")
+    if len(result["tracks"]) > 1:
+        lines.append(f"autonomy 95% interval over tracks {ci['autonomy_ci95'][0]:.1f}-{ci['autonomy_ci95'][1]:.1f}%; "
+                     f"{ci['interventions_per_1000s']:.1f} interventions per 1,000 s "
+                     f"({ci['interventions_per_1000s_ci95'][0]:.1f}-{ci['interventions_per_1000s_ci95'][1]:.1f})")
     if result["seeds_overlap_training"]:
         lines.append(f"WARNING: tracks {result['seeds_overlap_training']} were also used for training: this is not "
                      f"a held-out test")

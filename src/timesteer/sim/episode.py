@@ -1,36 +1,53 @@
-"""One drive on one track: the loop shared by recording the expert and by closed-loop evaluation.
+"""One drive on one track: the loop shared by recording the expert, closed-loop evaluation and DAgger.
 
-Every `frame_skip` physics steps the camera takes a frame and the steering is decided (by the expert
-or by a model); in between the controls are held, as a camera-paced controller would. The expert's
-steering is always computed too: it is the label a recording keeps. When the car's centre leaves the
-road, that is an intervention: the car is put back on the centreline, facing along the track, and
-driving goes on (a model's state is reset, as after a takeover).
+Physics runs in steps (50 Hz in CarRacing); every `frame_skip` steps the camera takes a frame and the
+driver decides a steering command (the expert, a model, or a mix of both for DAgger). The command joins
+a queue and acts `latency` later; until then the previous one holds. Disturbances are added to what is
+executed. The expert's own command for the state is always computed too: it is the label a recording
+keeps (for DAgger, the correction the learner should have made).
+
+When the car leaves its lane that is an intervention: the car is put back on the centre line, facing
+along the route, the command queue empties, and the driver starts over (a model's state is reset), as
+after a takeover. Autonomy, NVIDIA's figure: (1 - interventions x 6 s / elapsed s) x 100.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 
-from timesteer.sim.env import FPS, ZOOM_IN_S, CarRacingSim
-from timesteer.sim.expert import Expert, ExpertConfig
+from timesteer.config import AtLeastOne, Fraction, Positive, validate
+from timesteer.sim.carracing import ZOOM_IN_S, CarRacingSim
+from timesteer.sim.conditions import Conditions, Events
+from timesteer.sim.expert import Expert, ExpertConfig, SpeedPlan
+from timesteer.sim.interface import Simulator
 
-# A policy gets the raw observation (dashboard included: it must crop) and the sim time; returns radians.
+# A policy gets the frame the driver received (raw, dashboard included: it must crop) and that frame's
+# capture time in seconds since the drive began (a lost frame repeats the previous frame and its time);
+# it returns radians.
 Policy = Callable[[np.ndarray, float], float]
+SimFactory = Callable[[int], Simulator]
 
 
 @dataclass
 class EpisodeConfig:
-    laps: float = 1.0
-    max_seconds: float = 150.0  # of simulated driving
-    frame_skip: int = 2  # physics steps per camera frame (50 Hz / 2 = 25 frames per second)
-    noise: float = 0.0  # steering perturbations, as a fraction of the full 0.4 rad, while recording
-    noise_rate_hz: float = 0.6  # how often a perturbation starts, on average
-    keep_frames: bool = False  # keep the raw observations (recording, video)
+    laps: Annotated[float, Positive] = 1.0
+    max_seconds: Annotated[float, Positive] = 150.0  # of simulated driving
+    frame_skip: Annotated[int, AtLeastOne] = 2  # physics steps per camera frame (50 Hz / 2 = 25 frames per second)
+    conditions: Conditions = field(default_factory=Conditions)
+    keep_frames: bool = False  # keep the camera frames (recording, video)
     expert: ExpertConfig = field(default_factory=ExpertConfig)
+    # DAgger: per frame, the expert's command is executed instead of the policy's with this probability.
+    expert_share: Annotated[float, Fraction] = 0.0
+    mix_seed: int = 0
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
@@ -41,19 +58,19 @@ class EpisodeResult:
     laps_completed: int = 0
     progress_m: float = 0.0
     track_length_m: float = 0.0
-    offsets_m: list[float] = field(default_factory=list)  # |distance from centreline| per physics step
-    steering_rad: list[float] = field(default_factory=list)  # executed, per camera frame
+    offsets_m: list[float] = field(default_factory=list)  # |distance from the centre line| per physics step
+    commands_rad: list[float] = field(default_factory=list)  # decided by the driver, per camera frame
+    executed_rad: list[float] = field(default_factory=list)  # acting on the wheels at that frame (with noise)
     labels_rad: list[float] = field(default_factory=list)  # the expert's, per camera frame
     speed_mps: list[float] = field(default_factory=list)
-    throttle: list[float] = field(default_factory=list)
-    brake: list[float] = field(default_factory=list)
-    times_s: list[float] = field(default_factory=list)
-    frames: list[np.ndarray] = field(default_factory=list)  # raw 96x96 observations, dashboard included
+    times_s: list[float] = field(default_factory=list)  # capture time of each camera frame
+    frames: list[np.ndarray] = field(default_factory=list)  # the camera's frames (not the repeats the driver got)
+    dropped: list[bool] = field(default_factory=list)  # the driver got the previous frame instead
     breaks: list[int] = field(default_factory=list)  # frame indexes where an intervention cut the drive
     frame_period_s: float = 0.04
 
     def metrics(self) -> dict[str, float | int]:
-        steer = np.asarray(self.steering_rad)
+        steer = np.asarray(self.commands_rad)
         dt = self.frame_period_s
         rate = np.diff(steer) / dt if len(steer) > 1 else np.zeros(0)
         jerk = np.diff(rate) / dt if len(rate) > 1 else np.zeros(0)
@@ -63,14 +80,16 @@ class EpisodeResult:
             "autonomy_pct": autonomy_pct(self.interventions, self.elapsed_s),
             "interventions": self.interventions,
             "laps_completed": self.laps_completed,
+            "laps_fraction": round(self.progress_m / self.track_length_m, 3) if self.track_length_m else 0.0,
             "distance_m": round(self.progress_m, 1),
             "track_length_m": round(self.track_length_m, 1),
             "elapsed_s": round(self.elapsed_s, 2),
             "mean_offset_m": float(offsets.mean()),
             "max_offset_m": float(offsets.max()),
             "steering_rate_rms_rad_s": float(np.sqrt(np.mean(rate**2))) if len(rate) else 0.0,
-            "steering_jerk_rms_rad_s2": float(np.sqrt(np.mean(jerk**2))) if len(jerk) else 0.0,
+            "steering_jerk_rms_rad_s3": float(np.sqrt(np.mean(jerk**2))) if len(jerk) else 0.0,
             "mean_speed_mps": float(np.mean(self.speed_mps)) if self.speed_mps else 0.0,
+            "frames_dropped": int(sum(self.dropped)),
         }
 
 
@@ -81,87 +100,97 @@ def autonomy_pct(interventions: int, elapsed_s: float) -> float:
     return max(0.0, (1.0 - interventions * 6.0 / elapsed_s) * 100.0)
 
 
-class Perturbation:
-    """Steering pulses added to what is executed (not to the label): random start, sign, size, length."""
-
-    def __init__(self, size: float, rate_hz: float, rng: np.random.Generator) -> None:
-        self.size, self.rate_hz, self.rng = size, rate_hz, rng
-        self.value, self.remaining_s = 0.0, 0.0
-
-    def __call__(self, dt: float) -> float:
-        if self.size <= 0:
-            return 0.0
-        if self.remaining_s > 0:
-            self.remaining_s -= dt
-            return self.value
-        if self.rng.random() < self.rate_hz * dt:
-            self.remaining_s = float(self.rng.uniform(0.2, 0.8))
-            self.value = float(self.rng.choice([-1, 1]) * self.rng.uniform(0.4, 1.0) * self.size * 0.4)
-            return self.value
-        return 0.0
+def latency_steps(latency_ms: float, physics_dt_s: float) -> int:
+    return round(latency_ms / 1000.0 / physics_dt_s)
 
 
 def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
-                on_reset: Callable[[], None] | None = None) -> EpisodeResult:
+                on_reset: Callable[[], None] | None = None, make_sim: SimFactory = CarRacingSim) -> EpisodeResult:
     """Drive track `seed` for `cfg.laps` laps (or `cfg.max_seconds`), steered by `policy` (None: the
-    expert), with the expert's speed controller on the pedals."""
-    sim = CarRacingSim(seed)
-    expert = Expert(cfg.expert)
-    track = sim.track
-    result = EpisodeResult(seed=seed, track_length_m=track.length_m, frame_period_s=cfg.frame_skip / FPS)
-    noise = Perturbation(cfg.noise, cfg.noise_rate_hz, np.random.default_rng([seed, 7]))
-    _, s_m, _ = track.locate(sim.position)
-    progress = 0.0
+    expert) under `cfg.conditions`, with the speed plan on the pedals."""
+    sim = make_sim(seed)
+    try:
+        return _drive(sim, seed, cfg, policy, on_reset)
+    finally:
+        sim.close()
 
-    def advance() -> float:
-        nonlocal s_m, progress
-        index, s_new, offset = track.locate(sim.position)
-        delta = (s_new - s_m + track.length_m / 2) % track.length_m - track.length_m / 2
-        progress += delta
-        s_m = s_new
-        return offset, index
+
+def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
+           on_reset: Callable[[], None] | None) -> EpisodeResult:
+    expert = Expert(cfg.expert)
+    plan = SpeedPlan(cfg.expert, cfg.conditions.speed_scale)
+    dt = sim.physics_dt_s
+    period = cfg.frame_skip * dt
+    lag = latency_steps(cfg.conditions.latency_ms, dt)
+    events = Events(seed, cfg.conditions, cfg.max_seconds + 1.0, period)
+    mix = np.random.default_rng([seed, 13, cfg.mix_seed])
 
     # The zoom-in second: the expert drives off the line; nobody learns from or is judged on it.
     while sim.t_s < ZOOM_IN_S:
-        c = expert.controls(sim, s_m)
-        sim.physics_step(c.steer_rad, c.gas, c.brake)
-        advance()
-    start_t, start_progress = sim.t_s, progress
+        sim.physics_step(expert.steer_rad(sim), plan.target_mps(sim))
+    start_progress = sim.lane().progress_m
+    result = EpisodeResult(seed=seed, track_length_m=sim.lane().route_length_m, frame_period_s=period)
     if on_reset:
         on_reset()
-    goal_m = cfg.laps * track.length_m
-    steer = gas = brake = 0.0
-    step = 0
-    dt_frame = cfg.frame_skip / FPS
-    while progress - start_progress < goal_m and sim.t_s - start_t < cfg.max_seconds:
+    goal_m = cfg.laps * result.track_length_m
+    queue: deque[tuple[int, float]] = deque()  # (physics step it acts at, steering)
+    applied = sim.wheel_angle_rad
+    last_frame: np.ndarray | None = None
+    last_t = 0.0
+    step = 0  # physics steps since the start; frames come every frame_skip steps, on a fixed grid
+    while sim.lane().progress_m - start_progress < goal_m and step * dt < cfg.max_seconds:
         if step % cfg.frame_skip == 0:
-            obs = sim.observe()
-            label = expert.steer_rad(sim, s_m)
-            steer = label if policy is None else float(policy(obs, sim.t_s - start_t))
-            steer += noise(dt_frame)
-            gas, brake = expert.speed.throttle(sim, s_m)
+            now = step * dt
+            lost = last_frame is not None and events.frame_lost(step // cfg.frame_skip)
+            frame = sim.camera()
+            if not lost:
+                last_frame, last_t = frame, now
+            label = expert.steer_rad(sim, _pending_steps(queue, applied, step, lag), events.disturbance(now))
+            command = label
+            if policy is not None and not (cfg.expert_share > 0 and mix.random() < cfg.expert_share):
+                command = float(policy(last_frame, last_t))
+            queue.append((step + lag, command))
+        while queue and queue[0][0] <= step:
+            applied = queue.popleft()[1]
+        if step % cfg.frame_skip == 0:
             result.labels_rad.append(label)
-            result.steering_rad.append(steer)
+            result.commands_rad.append(command)
+            result.executed_rad.append(applied + events.disturbance(now))
             result.speed_mps.append(sim.speed_mps)
-            result.throttle.append(gas)
-            result.brake.append(brake)
-            result.times_s.append(sim.t_s - start_t)
+            result.times_s.append(now)
+            result.dropped.append(lost)
             if cfg.keep_frames:
-                result.frames.append(obs.copy())
-        sim.physics_step(steer, gas, brake)
+                result.frames.append(frame.copy())
+        sim.physics_step(applied + events.disturbance(step * dt), plan.target_mps(sim))
         step += 1
-        offset, index = advance()
-        result.offsets_m.append(abs(offset))
-        if abs(offset) > track.half_width_m:
+        lane = sim.lane()
+        result.offsets_m.append(abs(lane.offset_m))
+        if lane.off_lane:
             result.interventions += 1
-            sim.put_back(index + 1)
-            offset, _ = advance()
+            sim.put_back()
+            queue.clear()
+            applied = 0.0
+            last_frame = None  # the driver starts over from the next frame
             result.breaks.append(len(result.labels_rad))
             if on_reset:
                 on_reset()
-            step = 0  # a fresh frame right away
-    result.elapsed_s = sim.t_s - start_t
-    result.progress_m = progress - start_progress
-    result.laps_completed = math.floor(result.progress_m / track.length_m + 1e-9)
-    sim.close()
+            # Frames stay on their grid (events are per slot); the next one comes at the next slot.
+    result.elapsed_s = step * dt
+    result.progress_m = sim.lane().progress_m - start_progress
+    result.laps_completed = math.floor(result.progress_m / result.track_length_m + 1e-9)
     return result
+
+
+def _pending_steps(queue: deque[tuple[int, float]], applied: float, step: int, lag: int) -> list[float]:
+    """The steering of each physics step from `step` until a command decided now acts: the one applied
+    now until the next queued command's step, and so on."""
+    out: list[float] = []
+    current = applied
+    items = list(queue)
+    k = 0
+    for s in range(step, step + lag):
+        while k < len(items) and items[k][0] <= s:
+            current = items[k][1]
+            k += 1
+        out.append(current)
+    return out

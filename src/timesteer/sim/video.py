@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,11 +18,22 @@ SCALE = 5
 
 def write_drive_video(path: Path, frames: list[np.ndarray], model_rad: list[float], expert_rad: list[float],
                       fps: float, max_rad: float = 0.4) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4")  # renamed into place when whole
+    try:
+        _encode(tmp, frames, model_rad, expert_rad, fps, max_rad)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _encode(path: Path, frames: list[np.ndarray], model_rad: list[float], expert_rad: list[float], fps: float,
+            max_rad: float) -> None:
     h, w = frames[0].shape[:2]
     width, view_h = w * SCALE, h * SCALE
     height = view_h + 60
     font = _font(15)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", options={"movflags": "faststart"}) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -39,4 +52,3 @@ def write_drive_video(path: Path, frames: list[np.ndarray], model_rad: list[floa
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return path

@@ -11,6 +11,7 @@ the car has been driving (donkeycar, by contrast, re-runs its whole window every
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,31 +56,51 @@ class Preprocessing:
 
 
 class Steerer:
+    """One frame in, one angle out, on the clock the model was trained at.
+
+    A model that looks at frame differences or carries a recurrent state has learned what one frame
+    period is. Given timestamps, `step` advances the model only when the next frame at the training rate
+    is due, and otherwise returns the latest output: a camera (or the Udacity simulator, which sends as
+    fast as it is answered) delivering frames faster than the training rate is thinned to it, and a
+    repeated frame (a lost one comes again with its old timestamp) does not advance it. Frames slower
+    than the training rate are each used (there is nothing else to use) and reported once, as a warning:
+    train at the rate you will drive (`import --fps`). Without timestamps every call is a step.
+    """
+
+    # A frame counts as due when it arrives this close to its slot (a fraction of the period): 10% absorbs
+    # timestamp jitter while a stream at 2x or 3x the training rate still lands between slots.
+    DUE_TOLERANCE = 0.1
+
     def __init__(self, model: SteeringModel, preprocessing: Preprocessing, unit: str = "rad",
-                 gap_reset_s: float | None = None) -> None:
+                 gap_reset_s: float | None = None, fps: float | None = None) -> None:
         self.model = model.eval()
         self.pre = preprocessing
         self.shaper = preprocessing.shaper()
         self.unit = unit
         self.gap_reset_s = gap_reset_s  # a pause longer than this between frames starts a new drive
+        self.period_s = 1.0 / fps if fps else None  # the training frame period
         self.device = model.target_mean.device
         self.state: State | None = None
-        self.frames_seen = 0
+        self.frames_seen = 0  # frames that advanced the model
+        self.frames_given = 0
+        self.slow_warned = False
         self._last_t: float | None = None
+        self._next_due: float | None = None
+        self._latest = 0.0
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu") -> Steerer:
         run = load_run(run_dir, checkpoint, device)
-        gap = None
         fps = run.data.fps
-        if fps > 0:
-            gap = max(0.5, 5.0 / fps)  # the import's default segment-gap rule
-        return cls(run.model, Preprocessing.from_run_info(run.info), run.steering_unit, gap)
+        gap = max(0.5, 5.0 / fps) if fps > 0 else None  # the import's default segment-gap rule
+        return cls(run.model, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps)
 
     def reset(self) -> None:
         self.state = None
         self.frames_seen = 0
         self._last_t = None
+        self._next_due = None
+        self._latest = 0.0
 
     def shape(self, frame: np.ndarray) -> np.ndarray:
         """Native camera frame (H, W, 3) uint8 -> working frame, exactly as the importer made them."""
@@ -88,19 +109,55 @@ class Steerer:
             raise InputError(None, f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
         return self.shaper.shape_array(frame)
 
+    def due(self, timestamp_s: float | None) -> bool:
+        """Whether a frame at `timestamp_s` advances the model (and the bookkeeping for it)."""
+        self.frames_given += 1
+        if timestamp_s is None:
+            return True
+        if self._last_t is not None and self.gap_reset_s and timestamp_s - self._last_t > self.gap_reset_s:
+            self.reset()  # a pause: a new drive
+        if self._last_t is not None and timestamp_s <= self._last_t:
+            return False  # the same frame again (a lost one), or time going backwards
+        self._last_t = timestamp_s
+        if self.period_s is None or self._next_due is None:
+            self._next_due = None if self.period_s is None else timestamp_s + self.period_s
+            return True
+        if timestamp_s < self._next_due - self.DUE_TOLERANCE * self.period_s:
+            return False  # faster than the training rate: not this one
+        late = timestamp_s - self._next_due
+        if late > 0.5 * self.period_s and not self.slow_warned:
+            self.slow_warned = True
+            warnings.warn(f"frames arrive slower than the {1 / self.period_s:.3g} frames per second this model was "
+                          f"trained at (one {late + self.period_s:.3f} s after the last); time runs slow for it: "
+                          f"train at the rate you drive (import --fps)", RuntimeWarning, stacklevel=3)
+        # Keep to the grid; after a late frame, start a new grid from it.
+        self._next_due = self._next_due + self.period_s if late < self.period_s else timestamp_s + self.period_s
+        return True
+
     @torch.inference_mode()
     def step_shaped(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
         """One already-shaped frame (height, width, 3) uint8 -> steering in the recording's unit."""
-        if timestamp_s is not None:
-            if self._last_t is not None and self.gap_reset_s and timestamp_s - self._last_t > self.gap_reset_s:
-                self.reset()
-            self._last_t = timestamp_s
+        if not self.due(timestamp_s):
+            return self._latest
         x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)
         x = x.permute(2, 0, 1)[None, None]  # (1, 1, C, H, W), channels-last in memory
         steering, self.state = self.model(x, self.state)
         self.frames_seen += 1
-        return float(steering[0, 0])
+        self._latest = float(steering[0, 0])
+        return self._latest
 
     def step(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
         """One native camera frame -> steering in the recording's unit, state carried."""
+        if timestamp_s is not None and not self._would_step(timestamp_s):
+            self.frames_given += 1
+            return self._latest
         return self.step_shaped(self.shape(frame), timestamp_s)
+
+    def _would_step(self, timestamp_s: float) -> bool:
+        """Cheap pre-check so frames that will be skipped are not even resized."""
+        if self._last_t is None or (self.gap_reset_s and timestamp_s - self._last_t > self.gap_reset_s):
+            return True
+        if timestamp_s <= self._last_t:
+            return False
+        return self.period_s is None or self._next_due is None or \
+            timestamp_s >= self._next_due - self.DUE_TOLERANCE * self.period_s

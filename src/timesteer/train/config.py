@@ -19,6 +19,7 @@ class TrainConfig:
     model: str = "cnn_gru"
     model_config: dict[str, Any] = field(default_factory=dict)  # the model's own options (see `timesteer models`)
     val: str | list[str] | None = None  # separate validation recordings; else a time split of each of `data`
+    init: str | None = None  # warm start: begin from this run's best weights and keep its normalisation
     val_fraction: Annotated[float, Range(0, 1, open_max=True)] = 0.2
     val_split: SplitMode = "end"  # "end": last fraction of the drive; "blocks": last fraction of each block
     val_blocks: Annotated[int, AtLeastOne] = 5

@@ -137,7 +137,8 @@ def _absolute(cfg: TrainConfig) -> dict[str, Any]:
             return str(Path(names).absolute())
         return [str(Path(n).absolute()) for n in names]
 
-    return {**to_dict(cfg), "data": absolute(cfg.data), "val": absolute(cfg.val), "out": str(Path(cfg.out).absolute())}
+    return {**to_dict(cfg), "data": absolute(cfg.data), "val": absolute(cfg.val), "init": absolute(cfg.init),
+            "out": str(Path(cfg.out).absolute())}
 
 
 def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: torch.device) -> TrainResult:
@@ -150,6 +151,16 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     if payload is not None:
         model = model_from_payload(payload, run_dir / "last.pt")
         norm = checkpoint_field(payload, "normalization", dict, run_dir / "last.pt")
+    elif cfg.init:
+        start = Path(cfg.init) / "best.pt"
+        init_payload = load_checkpoint(start)
+        model = model_from_payload(init_payload, start)
+        norm = checkpoint_field(init_payload, "normalization", dict, start)
+        if (model.name, list(model.in_shape), list(model.outputs)) != (cfg.model, list(data.in_shape),
+                                                                       list(data.outputs)):
+            raise TimesteerError(f"{cfg.init}: holds a {model.name} for {model.in_shape} frames and outputs "
+                                 f"{list(model.outputs)}; --init needs a {cfg.model} for {data.in_shape} and "
+                                 f"{list(data.outputs)}")
     else:
         torch.manual_seed(cfg.seed)
         model = create_model(cfg.model, in_shape=data.in_shape, outputs=data.outputs, **cfg.model_config)
@@ -198,6 +209,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     run_info = {
         "timesteer_version": __version__,
         "config": _absolute(cfg),
+        "init": str(Path(cfg.init).absolute()) if cfg.init else None,
         "model": {"name": model.name, "config": model.config, "in_shape": list(model.in_shape),
                   "outputs": list(model.outputs), "parameters": sum(p.numel() for p in model.parameters())},
         "data": data.describe(),

@@ -89,6 +89,7 @@ class RunInfo:
     best_epoch: int = -1
     best_val_rmse: float | None = None
     last: dict[str, Any] | None = None
+    init: str | None = None  # the run whose weights this one started from
 
 
 def read_run_info(path: str | Path) -> RunInfo:

@@ -1,0 +1,119 @@
+"""gymnasium's CarRacing behind timesteer's `Simulator` interface, headless: the car's pose and speed,
+physics steps without rendering, the camera frame, the lane geometry, and putting the car back.
+
+The 96x96 observation ends in a 12-row dashboard that draws the current steering and speed: a model
+that saw it would read its label off the picture, so every frame a model sees is cropped above it
+(`crop_bottom`). Steering is in radians of front-wheel angle, positive to the right; the car's steering
+joint stops at 0.4 rad. The pedals hold a target speed with a proportional controller, so a driver
+(the expert or a model) only steers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium.envs.box2d import car_dynamics, car_racing
+
+from timesteer.sim.interface import LaneState
+from timesteer.sim.track import Track
+
+FPS = car_racing.FPS  # physics steps per second (50)
+OBS_SIZE = (car_racing.STATE_H, car_racing.STATE_W)  # (96, 96)
+DASHBOARD_ROWS = 12  # the bottom 5/40 of the observation
+MAX_STEER_RAD = 0.4  # the front wheels' joint limit
+WHEELBASE_M = (80 + 82) * car_dynamics.SIZE  # wheel positions y = +80 and -82, times the car's SIZE
+ZOOM_IN_S = 1.0  # the first second zooms in from far away: nobody steers from those frames
+PEDAL_GAIN = 0.08  # throttle per m/s of speed error
+
+
+class CarRacingSim:
+    physics_dt_s = 1.0 / FPS
+    max_steer_rad = MAX_STEER_RAD
+    wheelbase_m = WHEELBASE_M
+    frame_shape = (*OBS_SIZE, 3)
+    crop_bottom = DASHBOARD_ROWS
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.env = car_racing.CarRacing(render_mode=None, continuous=True)
+        self.env.reset(seed=seed)
+        self.track = Track.from_carracing(self.env.track, car_racing.TRACK_WIDTH)
+        self._index, self._s_m, self._offset_m = self.track.locate(self.position)
+        self._progress_m = 0.0
+
+    # ---- state
+    @property
+    def t_s(self) -> float:
+        return float(self.env.t)
+
+    @property
+    def car(self) -> car_dynamics.Car:
+        return self.env.car
+
+    @property
+    def position(self) -> np.ndarray:
+        return np.array(self.car.hull.position, dtype=np.float64)
+
+    @property
+    def heading(self) -> float:
+        """Direction of travel of the car body, in the world's atan2 convention."""
+        return float(self.car.hull.angle) + math.pi / 2  # the body's forward axis is its local +y
+
+    @property
+    def speed_mps(self) -> float:
+        v = self.car.hull.linearVelocity
+        return float(math.hypot(v[0], v[1]))
+
+    @property
+    def wheel_angle_rad(self) -> float:
+        return -float(self.car.wheels[0].joint.angle)  # the joint turns left for positive
+
+    # ---- acting
+    def physics_step(self, steer_rad: float, target_speed_mps: float) -> None:
+        """One 1/50 s step of the car and the world, without drawing anything."""
+        err = target_speed_mps - self.speed_mps
+        gas = float(np.clip(PEDAL_GAIN * err, 0.0, 0.6))
+        brake = float(np.clip(-PEDAL_GAIN * err, 0.0, 0.8)) if err < -2.0 else 0.0
+        car = self.car
+        car.steer(-float(np.clip(steer_rad, -1.0, 1.0)))  # CarRacing's steer() turns left for positive
+        car.gas(gas)
+        car.brake(brake)
+        car.step(self.physics_dt_s)
+        self.env.world.Step(self.physics_dt_s, 6 * 30, 2 * 30)
+        self.env.t += self.physics_dt_s
+        self._locate()
+
+    def _locate(self) -> None:
+        index, s_new, offset = self.track.locate(self.position)
+        length = self.track.length_m
+        self._progress_m += (s_new - self._s_m + length / 2) % length - length / 2
+        self._index, self._s_m, self._offset_m = index, s_new, offset
+
+    def camera(self) -> np.ndarray:
+        """The raw 96x96 RGB observation, dashboard included (crop it with `crop_bottom`)."""
+        return self.env._render("state_pixels")
+
+    # ---- geometry
+    def lane(self) -> LaneState:
+        return LaneState(self._offset_m, self.track.half_width_m, self._progress_m, self.track.length_m)
+
+    def point_ahead(self, ahead_m: float) -> tuple[float, float]:
+        d = self.track.point_at(self._s_m + ahead_m) - self.position
+        h = self.heading
+        return (float(d[0] * math.cos(h) + d[1] * math.sin(h)), float(-d[0] * math.sin(h) + d[1] * math.cos(h)))
+
+    def bend_ahead(self, ahead_m: float) -> float:
+        return self.track.heading_change(self._s_m, ahead_m)
+
+    def put_back(self) -> None:
+        self.car.destroy()
+        self.env.car = car_dynamics.Car(self.env.world, *self.track.pose_at(self._index + 1))
+        self._locate()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def crop_dashboard(obs: np.ndarray) -> np.ndarray:
+    return obs[: OBS_SIZE[0] - DASHBOARD_ROWS]

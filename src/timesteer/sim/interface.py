@@ -1,0 +1,73 @@
+"""The small interface every simulator offers timesteer: a seeded reset, a physics step with a command,
+a camera frame, and the lane geometry an expert needs. Driving conditions, the expert, `drive`,
+`record-sim` and DAgger are written against it, never against one simulator's internals.
+
+Conventions: steering in radians of road-wheel angle, positive to the right; positions in metres;
+"ahead" points are in the car's frame, x forward and y to the left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class LaneState:
+    """Where the car is relative to its lane (or road)."""
+
+    offset_m: float  # signed distance from the centre line, + right of the direction of travel
+    half_width_m: float  # leaving the lane by more than this is an intervention
+    progress_m: float  # distance driven along the route since the start (backwards counts negative)
+    route_length_m: float  # one lap, or the length of the route
+
+    @property
+    def off_lane(self) -> bool:
+        return abs(self.offset_m) > self.half_width_m
+
+
+class Simulator(Protocol):
+    """What timesteer needs from a simulator. Implementations: `CarRacingSim`."""
+
+    physics_dt_s: float  # one physics step
+    max_steer_rad: float  # the wheels' stop
+    wheelbase_m: float  # for the expert's kinematic prediction
+    frame_shape: tuple[int, int, int]  # (H, W, 3) of `camera()`
+    crop_bottom: int  # rows at the bottom of `camera()` no model may see (a dashboard)
+
+    @property
+    def t_s(self) -> float: ...
+
+    @property
+    def speed_mps(self) -> float: ...
+
+    @property
+    def wheel_angle_rad(self) -> float:
+        """The road wheels' angle now (they turn towards the command at a finite rate)."""
+        ...
+
+    def physics_step(self, steer_rad: float, target_speed_mps: float) -> None:
+        """Advance one physics step steering at `steer_rad`, the pedals holding `target_speed_mps`."""
+        ...
+
+    def camera(self) -> np.ndarray:
+        """The camera frame now: RGB uint8 (H, W, 3)."""
+        ...
+
+    def lane(self) -> LaneState: ...
+
+    def point_ahead(self, ahead_m: float) -> tuple[float, float]:
+        """The centre line `ahead_m` further along the route, in the car's frame (forward, left) metres."""
+        ...
+
+    def bend_ahead(self, ahead_m: float) -> float:
+        """How much the route turns over the next `ahead_m` metres (radians, unsigned): for speed planning."""
+        ...
+
+    def put_back(self) -> None:
+        """An intervention: the car back on the centre line a little ahead, facing along the route, at rest."""
+        ...
+
+    def close(self) -> None: ...
