@@ -23,7 +23,8 @@ VARIANTS = {
     "diffnet": ("diffnet", {}),
     "cnn_lstm": ("cnn_lstm", {}),
     "cnn_gru": ("cnn_gru", {}),
-    "cnn_gru (no motion)": ("cnn_gru", {"motion_frames": 1}),
+    "cnn_gru (no motion)": ("cnn_gru", {"motion_frames": 1, "shift_bands": 0}),
+    "cnn_gru (no slide)": ("cnn_gru", {"shift_bands": 0}),
     "conv3d_lstm": ("conv3d_lstm", {}),
 }
 

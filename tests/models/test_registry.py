@@ -15,8 +15,12 @@ EXPECTED = {"mean", "pilotnet", "diffnet", "cnn_lstm", "cnn_gru", "conv3d_lstm"}
 
 
 # Every registered model with its defaults, plus the variants whose structure differs.
-VARIANTS = [(name, {}) for name in list_models()] + [("cnn_gru", {"motion_frames": 1}),
-                                                     ("cnn_lstm", {"motion_frames": 1})]
+VARIANTS = [(name, {}) for name in list_models()] + [
+    ("cnn_gru", {"motion_frames": 1, "shift_bands": 0}),  # the plain per-frame CNN + GRU
+    ("cnn_lstm", {"motion_frames": 1}),  # slide features without the frame difference
+    ("cnn_gru", {"shift_bands": 0}),  # frame difference without the slide
+    ("diffnet", {"shift_bands": 4}),
+]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in cfg.items()) for name, cfg in VARIANTS]
 
 

@@ -8,12 +8,15 @@
 | cnn_lstm    | none (normalised frames)     | frame + difference -> PilotNet -> LSTM | last frame, (h, c)    |
 | cnn_gru     | none (normalised frames)     | frame + difference -> PilotNet -> GRU  | last frame, h         |
 
-By default `cnn_lstm` and `cnn_gru` see each frame stacked with its difference from the previous one
-(`motion_frames=2`): the car's own motion is what tells how it is steering, and without it a CNN+GRU
-does no better than PilotNet on one frame (see BENCHMARKS.md). Their CNN then runs inside the head,
-after a one-frame buffer, still once per frame. `motion_frames=1` gives the plain variant: a per-frame
-PilotNet encoder feeding the recurrence.
 | conv3d_lstm | PilotNet's first two convs   | causal 3D conv over k frames -> LSTM   | last k-1 maps, (h, c) |
+
+By default `cnn_lstm` and `cnn_gru` see each frame stacked with its difference from the previous one
+(`motion_frames=2`), and their recurrence also gets how far the picture slid sideways since the last
+frame, band by band (`shift_bands=8`, `ShiftFeatures`): the car's own motion, its yaw, is what tells
+how it is steering. Without motion a CNN+GRU does no better than PilotNet on one frame; the slide is
+what makes time pay in every setting measured (BENCHMARKS.md). Their CNN runs inside the head, after a
+one-frame buffer, still once per frame. `motion_frames=1, shift_bands=0` gives the plain variant: a
+per-frame PilotNet encoder feeding the recurrence.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ class DiffNetConfig:
 @dataclass
 class RecurrentConfig:
     motion_frames: Annotated[int, AtLeastOne] = 2  # 2: the frame and its difference from the last; 1: frame alone
-    shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
+    # The picture's sideways slide since the last frame in this many horizontal bands (the car's yaw,
+    # `models/motion.py`); 0 turns it off.
+    shift_bands: Annotated[int, NonNegative] = 8
     max_shift_px: Annotated[int, AtLeastOne] = 8  # largest slide looked for, in working-frame pixels
     feature_dim: Annotated[int, AtLeastOne] = 64
     hidden: Annotated[int, AtLeastOne] = 64
