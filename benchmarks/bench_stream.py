@@ -1,5 +1,6 @@
-"""Live steering latency: p50/p99 ms per frame with the carried-state Steerer versus re-running a
-10-frame window every step (the donkeycar way), for pilotnet, cnn_gru and conv3d_lstm.
+"""Live steering latency: p50/p99 ms per frame with the carried-state Steerer in PyTorch and in ONNX
+Runtime, versus re-running a 10-frame window every step (the donkeycar way), for pilotnet, cnn_gru and
+conv3d_lstm.
 
     python benchmarks/bench_stream.py --data REC [--frames 500]
 

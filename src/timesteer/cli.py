@@ -295,6 +295,8 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="run the model in PyTorch, or exported to ONNX Runtime")
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -307,7 +309,8 @@ def _drive(args: argparse.Namespace) -> int:
 
     result = drive(DriveConfig(run=args.run, seeds=parse_seeds(args.seeds), laps=args.laps,
                                max_seconds=args.max_seconds, conditions=_conditions(args), video_dir=args.video,
-                               checkpoint=args.checkpoint, workers=args.workers, progress=not args.quiet))
+                               checkpoint=args.checkpoint, backend=args.backend, workers=args.workers,
+                               progress=not args.quiet))
     print_json(result) if args.json else print(format_drive(result))
     return 0
 
@@ -374,10 +377,11 @@ def _export(args: argparse.Namespace) -> int:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=["stream"], help="what to measure")
     p.add_argument("run", help="run directory")
-    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--frames", type=int, default=300, help="frames timed per way of stepping")
     p.add_argument("--window", type=int, default=10, help="frames re-run per step, the donkeycar way")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="compute threads (PyTorch and ONNX Runtime)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 @command("bench", "measure live steering: ms per frame, carried state vs re-running a window", _bench_args)
@@ -385,17 +389,21 @@ def _bench(args: argparse.Namespace) -> int:
     from timesteer.stream.bench import StreamBenchConfig, bench_stream, format_bench
 
     result = bench_stream(StreamBenchConfig(run=args.run, frames=args.frames, window=args.window,
-                                            threads=args.threads))
+                                            threads=args.threads, progress=not (args.quiet or args.json)))
     print_json(result) if args.json else print(format_bench(result))
     return 0
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory (trained on Udacity simulator frames)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("run", help="run directory trained on Udacity simulator frames, or its exported .onnx file")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 when the simulator runs on another machine")
     p.add_argument("--port", type=int, default=4567, help="the simulator connects to 4567")
     p.add_argument("--speed", type=float, default=15.0, help="set speed for the throttle controller (sim mph)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="run the model in PyTorch, or exported to ONNX Runtime")
+    p.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
 
 
 @command("serve", "Socket.IO drive server for the Udacity self-driving car simulator", _serve_args)
@@ -403,7 +411,7 @@ def _serve(args: argparse.Namespace) -> int:
     from timesteer.stream.server import ServeConfig, serve
 
     serve(ServeConfig(run=args.run, host=args.host, port=args.port, set_speed=args.speed,
-                      checkpoint=args.checkpoint))
+                      checkpoint=args.checkpoint, backend=args.backend, threads=args.threads))
     return 0
 
 

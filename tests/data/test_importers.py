@@ -173,3 +173,25 @@ def test_overwrite_replaces_a_recording(tmp_path):
                                   progress=False))
     assert Recording.open(dest).frames.shape == (6, 12, 16, 3)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_fps_resamples_to_a_slower_rate_segment_by_segment(tmp_path, capsys):
+    """--fps 5 on a 10 Hz drive of two segments keeps every other frame of each, with their own times and
+    labels; a rate above the source's is refused (frames are never invented)."""
+    from tests.helpers import run_cli
+
+    src = write_udacity_sim(tmp_path / "sim", n=40, gaps_after=(19,))
+    full = Recording.open(import_recording(ImportConfig("udacity-sim", str(src), str(tmp_path / "full"),
+                                                        progress=False)))
+    half = Recording.open(import_recording(ImportConfig("udacity-sim", str(src), str(tmp_path / "half"), fps=5.0,
+                                                        progress=False)))
+    assert half.manifest.fps == 5.0 and len(half.segments) == 2 == len(full.segments)
+    assert 18 <= len(half) <= 22
+    kept = [int(np.argmin(np.abs(full.timestamps_s - t))) for t in half.timestamps_s]
+    np.testing.assert_array_equal(half.steering, full.steering[kept])
+    np.testing.assert_array_equal(np.asarray(half.frames), np.asarray(full.frames)[kept])
+    gaps = np.diff(half.timestamps_s)[np.diff(half.signals["segment"]) == 0]
+    assert np.allclose(gaps, 0.2, atol=0.011)
+    assert half.manifest.source.details["resampled_to_fps"] == 5.0
+    code, _, err = run_cli("import", "udacity-sim", src, tmp_path / "fast", "--fps", "30", "--quiet", capsys=capsys)
+    assert code == 2 and "never invents" in err and not (tmp_path / "fast").exists()

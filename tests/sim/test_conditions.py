@@ -100,7 +100,7 @@ def test_the_expert_anticipates_its_own_delayed_commands():
     commands already correct, and swings across the lane for ever; predicting where they take the car
     (the expert) settles after the road jogs sideways."""
     assert predict_pose(10.0, 0.0, [0.0] * 5, 0.02, 3.0)[:2] == pytest.approx((1.0, 0.0))
-    x, y, heading = predict_pose(10.0, 0.0, [0.2] * 10, 0.02, 3.0)
+    _, y, heading = predict_pose(10.0, 0.0, [0.2] * 10, 0.02, 3.0)
     assert y < 0 and heading < 0  # steering right: the car ends up right of where it was heading
 
     def tail_offset(reactive: bool) -> float:

@@ -57,8 +57,8 @@ def test_malformed_telemetry_is_named(server):
     for data, message in cases:
         with pytest.raises(TelemetryError, match=message):
             parse_telemetry(data, pre)
-    frame, speed = parse_telemetry(good, pre)
-    assert frame.shape == (48, 64, 3) and speed == 10.5
+    frame, speed, comma = parse_telemetry(good, pre)
+    assert frame.shape == (48, 64, 3) and speed == 10.5 and not comma
 
 
 def test_each_connection_has_its_own_state(server):
@@ -67,9 +67,10 @@ def test_each_connection_has_its_own_state(server):
     for _ in range(3):
         server.telemetry("a", telemetry(0.4))
     out_b = server.telemetry("b", telemetry(0.4))
-    fresh = DriveServer(server.model, server.pre, server.unit, server.to_rad)
+    fresh = DriveServer(server.make_steerer)
     assert out_b == fresh.telemetry("x", telemetry(0.4))  # b's first frame is like anyone's first frame
     assert server.sessions["a"].frames == 3 and server.sessions["b"].frames == 1
+    assert server.sessions["a"].steerer is not server.sessions["b"].steerer
     server.connect("a")  # reconnect resets
     assert server.sessions["a"].frames == 0
 

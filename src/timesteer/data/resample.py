@@ -20,7 +20,9 @@ def resample_indexes(timestamps_s: np.ndarray, segments: list[Segment], fps: flo
     keep: list[np.ndarray] = []
     for seg in segments:
         ts = t[seg.start : seg.stop]
-        grid = ts[0] + np.arange(0.0, ts[-1] - ts[0] + 0.5 / fps, 1.0 / fps)
+        # Grid points up to a quarter period past the last frame (so the last one is not a half-period step).
+        slots = int(np.floor((ts[-1] - ts[0]) * fps + 0.25)) + 1
+        grid = ts[0] + np.arange(slots) / fps
         right = np.clip(np.searchsorted(ts, grid), 1, len(ts) - 1) if len(ts) > 1 else np.zeros(len(grid), int)
         left = np.maximum(right - 1, 0)
         nearest = np.where(np.abs(ts[left] - grid) <= np.abs(ts[right] - grid), left, right)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from timesteer.config import AtLeastOne, NonNegative, Positive, to_dict, validate
 from timesteer.data import Recording
@@ -36,6 +36,7 @@ class DriveConfig:
     video_dir: str | None = None
     checkpoint: Which = "best"
     device: str = "cpu"
+    backend: Literal["torch", "onnx"] = "torch"
     workers: Annotated[int, NonNegative] = 0
     frame_skip: Annotated[int | None, AtLeastOne] = None  # default: the training recording's, else 2
     progress: bool = True
@@ -61,7 +62,7 @@ def training_tracks(info: RunInfo) -> tuple[list[int] | None, int | None]:
 def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
     policy = on_reset = None
     if cfg.run != EXPERT:
-        policy, on_reset = model_policy(cfg.run, cfg.checkpoint, cfg.device)
+        policy, on_reset = model_policy(cfg.run, cfg.checkpoint, cfg.device, cfg.backend)
     keep = cfg.video_dir is not None
     ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
                                          conditions=cfg.conditions, keep_frames=keep), policy, on_reset)

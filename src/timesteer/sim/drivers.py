@@ -23,12 +23,12 @@ def check_run_drives_carracing(run_dir: str, info: RunInfo) -> None:
                              f"recordings (96x96 observations, radians)")
 
 
-def model_policy(run_dir: str, checkpoint: Which = "best",
-                 device: str = "cpu") -> tuple[Policy, Callable[[], None]]:
+def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
+                 backend: str = "torch") -> tuple[Policy, Callable[[], None]]:
     """(policy, reset) for a trained run."""
     from timesteer.stream.steerer import Steerer
 
-    steerer = Steerer.from_run(run_dir, checkpoint, device)
+    steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1)  # type: ignore[arg-type]
     steerer.gap_reset_s = None  # the simulator's clock has no pauses; interventions reset explicitly
 
     def policy(frame: Any, t_s: float) -> float:

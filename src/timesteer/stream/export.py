@@ -64,7 +64,23 @@ def export_onnx(cfg: ExportConfig) -> Path:
     if path.is_dir():
         raise TimesteerError(f"{path}: is a directory; expected a file path for --onnx")
     run = load_run(cfg.run, cfg.checkpoint, "cpu")
-    model = run.model.float().eval()
+    with writing(path, "ONNX file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = export_bytes(run.model, run.info, cfg.opset)
+        except ExportError as exc:
+            raise TimesteerError(f"{path}: {exc}; nothing was written") from None
+        write_bytes(path, data)
+    return path
+
+
+class ExportError(Exception):
+    pass
+
+
+def export_bytes(model: SteeringModel, info: RunInfo, opset: int = 17) -> bytes:
+    """One streaming step of `model` as a checked ONNX model in memory (metadata included)."""
+    model = model.float().eval()
     # Plain (contiguous) weights: channels-last storage is a CPU speed trick the exporter need not see.
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -74,29 +90,28 @@ def export_onnx(cfg: ExportConfig) -> Path:
     frame = torch.zeros(h, w, c, dtype=torch.uint8)
     names_in = ["frame", *[f"state_{i}" for i in range(len(state))]]
     names_out = ["steering", *[f"next_state_{i}" for i in range(len(state))]]
-    with writing(path, "ONNX file"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
-                torch.onnx.export(OneStep(model).eval(), (frame, *state), buffer, input_names=names_in,
-                                  output_names=names_out, opset_version=cfg.opset, dynamo=False)
-            proto = onnx.load_from_string(buffer.getvalue())
-            meta = metadata(run.info, model, [tuple(s.shape) for s in state])
-            for key, value in meta.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
-            onnx.checker.check_model(proto)
-            data = proto.SerializeToString()
-            _check_runs(data, model, frame, state)
-        except (RuntimeError, ValueError, onnx.checker.ValidationError, torch.onnx.errors.OnnxExporterError,
-                ort_errors()) as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise TimesteerError(f"{path}: could not export {model.name} at opset {cfg.opset} ({first}); "
-                                 f"nothing was written") from None
-        write_bytes(path, data)
-    return path
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
+            torch.onnx.export(OneStep(model).eval(), (frame, *state), buffer, input_names=names_in,
+                              output_names=names_out, opset_version=opset, dynamo=False)
+        proto = onnx.load_from_string(buffer.getvalue())
+        meta = metadata(info, model, [tuple(s.shape) for s in state])
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(proto)
+        data = proto.SerializeToString()
+        _check_runs(data, model, frame, state)
+    except (RuntimeError, ValueError, onnx.checker.ValidationError, torch.onnx.errors.OnnxExporterError,
+            ort_errors()) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"could not export {model.name} at opset {opset} ({first})") from None
+    finally:
+        if model.target_mean.device.type == "cpu":
+            model.channels_last()  # as it was, for the caller's PyTorch use
+    return data
 
 
 def ort_errors() -> type[Exception]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from timesteer.data.imaging import FrameShaper
-from timesteer.errors import InputError
-from timesteer.models import State, SteeringModel
+from timesteer.errors import InputError, TimesteerError
+from timesteer.models import SteeringModel
+from timesteer.stream.backends import Backend, OnnxStep, Step, TorchStep, onnx_metadata
 from timesteer.train.run import RunInfo, Which, load_run
 
 
@@ -71,16 +72,18 @@ class Steerer:
     # timestamp jitter while a stream at 2x or 3x the training rate still lands between slots.
     DUE_TOLERANCE = 0.1
 
-    def __init__(self, model: SteeringModel, preprocessing: Preprocessing, unit: str = "rad",
-                 gap_reset_s: float | None = None, fps: float | None = None) -> None:
-        self.model = model.eval()
+    def __init__(self, model: SteeringModel | Step, preprocessing: Preprocessing, unit: str = "rad",
+                 gap_reset_s: float | None = None, fps: float | None = None, to_rad: float | None = None) -> None:
+        self.runner: Step = TorchStep(model) if isinstance(model, SteeringModel) else model
+        self.model = model if isinstance(model, SteeringModel) else None
+        self.to_rad = to_rad
         self.pre = preprocessing
         self.shaper = preprocessing.shaper()
         self.unit = unit
         self.gap_reset_s = gap_reset_s  # a pause longer than this between frames starts a new drive
+        self.fps = fps
         self.period_s = 1.0 / fps if fps else None  # the training frame period
-        self.device = model.target_mean.device
-        self.state: State | None = None
+        self.state: Any = None
         self.frames_seen = 0  # frames that advanced the model
         self.frames_given = 0
         self.slow_warned = False
@@ -88,12 +91,48 @@ class Steerer:
         self._next_due: float | None = None
         self._latest = 0.0
 
+    @property
+    def backend(self) -> str:
+        return self.runner.name
+
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu") -> Steerer:
+    def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
+                 backend: Backend = "torch", threads: int = 0) -> Steerer:
+        """A trained run, stepped by PyTorch or (exported in memory) by ONNX Runtime."""
         run = load_run(run_dir, checkpoint, device)
         fps = run.data.fps
         gap = max(0.5, 5.0 / fps) if fps > 0 else None  # the import's default segment-gap rule
-        return cls(run.model, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps)
+        runner: SteeringModel | Step = run.model
+        if backend == "onnx":
+            from timesteer.stream.export import ExportError, export_bytes
+
+            try:
+                runner = OnnxStep(export_bytes(run.model, run.info), threads)
+            except ExportError as exc:
+                raise TimesteerError(f"{run_dir}: {exc}") from None
+        return cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
+                   run.data.steering.to_rad)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, threads: int = 0) -> Steerer:
+        """An ONNX file written by `timesteer export`: it carries its preprocessing, unit and rate."""
+        path = Path(path)
+        if not path.is_file():
+            raise TimesteerError(f"{path}: ONNX file not found")
+        runner = OnnxStep(path, threads)
+        meta = onnx_metadata(runner.metadata, str(path))
+        pre = Preprocessing(meta["source_height"], meta["source_width"], meta["crop_top"], meta["crop_bottom"],
+                            meta["height"], meta["width"])
+        fps = meta["fps"]
+        gap = max(0.5, 5.0 / fps) if fps else None
+        return cls(runner, pre, meta["unit"], gap, fps, meta["to_rad"])
+
+    @classmethod
+    def load(cls, source: str | Path, backend: Backend = "torch", threads: int = 0) -> Steerer:
+        """A run directory or an exported .onnx file."""
+        if Path(source).is_file() and str(source).endswith(".onnx"):
+            return cls.from_onnx(source, threads)
+        return cls.from_run(source, backend=backend, threads=threads)
 
     def reset(self) -> None:
         self.state = None
@@ -134,16 +173,12 @@ class Steerer:
         self._next_due = self._next_due + self.period_s if late < self.period_s else timestamp_s + self.period_s
         return True
 
-    @torch.inference_mode()
     def step_shaped(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
         """One already-shaped frame (height, width, 3) uint8 -> steering in the recording's unit."""
         if not self.due(timestamp_s):
             return self._latest
-        x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)
-        x = x.permute(2, 0, 1)[None, None]  # (1, 1, C, H, W), channels-last in memory
-        steering, self.state = self.model(x, self.state)
+        self._latest, self.state = self.runner(frame, self.state)
         self.frames_seen += 1
-        self._latest = float(steering[0, 0])
         return self._latest
 
     def step(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:

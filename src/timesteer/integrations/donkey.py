@@ -1,0 +1,63 @@
+"""A timesteer pilot for donkeycar's vehicle loop: one frame in, one angle out, state carried.
+
+donkeycar's own recurrent pilot re-runs its whole window of frames every loop (about 60 ms a frame on
+2 cores); this part runs each new frame once and carries the model's state. Add it to a car's
+`manage.py` in place of the Keras pilot:
+
+    from timesteer.integrations.donkey import TimesteerPilot
+    pilot = TimesteerPilot("runs/mycar-gru")   # a run directory, or an .onnx file from `timesteer export`
+    V.add(pilot, inputs=["cam/image_array"], outputs=["pilot/angle", "pilot/throttle"], run_condition="run_pilot")
+
+It follows donkeycar's part interface (`run(img_arr) -> (angle, throttle)`, `shutdown()`) without
+needing donkeycar installed. The angle is donkeycar's [-1, 1] (negative steers left). The part only
+steers: the throttle it returns is the fixed `throttle` given (donkeycar's pilots return one too).
+The model's state is reset when the pilot is switched on: donkeycar stops calling a `run_pilot` part in
+user mode, so a pause of more than half a second between frames starts a new drive (a model trained
+on a donkeycar tub knows its frame rate, and the Steerer keeps it on that clock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from timesteer.errors import TimesteerError
+from timesteer.stream.steerer import Steerer
+
+
+class TimesteerPilot:
+    """donkeycar part. `source`: a run directory or an exported .onnx file; `backend`: "torch" or
+    "onnx" for a run; `max_steering_rad`: the car's full lock, needed only when the model's steering is
+    in radians rather than donkeycar's normalised [-1, 1]."""
+
+    def __init__(self, source: str | Path, throttle: float = 0.2, backend: str = "torch", threads: int = 1,
+                 max_steering_rad: float | None = None, pause_reset_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.steerer = Steerer.load(source, backend=backend, threads=threads)  # type: ignore[arg-type]
+        self.steerer.gap_reset_s = pause_reset_s
+        self.throttle = float(throttle)
+        self.clock = clock
+        unit, to_rad = self.steerer.unit, self.steerer.to_rad
+        if unit == "normalized":
+            self.scale = 1.0
+        elif to_rad and max_steering_rad:
+            self.scale = to_rad / max_steering_rad
+        else:
+            raise TimesteerError(f"{source}: steers in {unit!r}; give max_steering_rad (the car's full lock in "
+                                 f"radians) to turn that into donkeycar's [-1, 1]")
+        self.frames = 0
+
+    def run(self, img_arr: Any, *_: Any) -> tuple[float, float]:
+        """One camera frame (H, W, 3) RGB uint8 -> (angle in [-1, 1], throttle)."""
+        if img_arr is None:  # no camera frame yet: donkeycar passes None at start-up
+            return 0.0, 0.0
+        value = self.steerer.step(np.asarray(img_arr), self.clock())
+        self.frames += 1
+        return float(np.clip(value * self.scale, -1.0, 1.0)), self.throttle
+
+    def shutdown(self) -> None:
+        self.steerer.reset()

@@ -1,0 +1,92 @@
+"""What runs one streaming step: PyTorch (the trained model itself) or ONNX Runtime (its exported step).
+
+Both take a working frame (H, W, 3) uint8 and the carried state, and give the steering in the
+recording's unit and the new state. The state starts as None (a new drive): PyTorch makes zeros of the
+right shapes, ONNX Runtime reads them from the exported model's inputs. The Steerer does the rest
+(preprocessing, the clock), the same for both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from timesteer.errors import TimesteerError
+from timesteer.models import SteeringModel
+
+Backend = Literal["torch", "onnx"]
+
+
+class Step(Protocol):
+    name: str
+
+    def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]: ...
+
+
+class TorchStep:
+    name = "torch"
+
+    def __init__(self, model: SteeringModel) -> None:
+        self.model = model.eval()
+        self.device = model.target_mean.device
+
+    @torch.inference_mode()
+    def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
+        x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)
+        x = x.permute(2, 0, 1)[None, None]  # (1, 1, C, H, W), channels-last in memory
+        steering, state = self.model(x, state)
+        return float(steering[0, 0]), state
+
+
+class OnnxStep:
+    """An exported step (`timesteer export`) in ONNX Runtime, with its state carried by hand."""
+
+    name = "onnx"
+
+    def __init__(self, model: bytes | str | Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        source = model if isinstance(model, bytes) else str(model)
+        try:
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph types
+            where = "" if isinstance(model, bytes) else f"{model}: "
+            raise TimesteerError(f"{where}ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") from None
+        inputs = self.session.get_inputs()
+        self.state_names = [i.name for i in inputs[1:]]
+        self.state_shapes = [tuple(i.shape) for i in inputs[1:]]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def initial_state(self) -> list[np.ndarray]:
+        return [np.zeros(s, dtype=np.float32) for s in self.state_shapes]
+
+    def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
+        state = self.initial_state() if state is None else state
+        feed = {"frame": np.ascontiguousarray(frame, dtype=np.uint8), **dict(zip(self.state_names, state,
+                                                                                strict=True))}
+        out = self.session.run(self.outputs, feed)
+        return float(out[0][0]), out[1:]
+
+
+def onnx_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
+    """What a Steerer needs from an exported model's metadata, checked."""
+    try:
+        frame = json.loads(meta["timesteer.source_frame"])
+        height, width, _ = json.loads(meta["timesteer.frame_shape"])
+        fps = json.loads(meta.get("timesteer.fps", "null"))
+        return {"source_height": int(frame["height"]), "source_width": int(frame["width"]),
+                "crop_top": int(frame["crop_top"]), "crop_bottom": int(frame["crop_bottom"]), "height": int(height),
+                "width": int(width), "unit": meta["timesteer.steering_unit"],
+                "to_rad": json.loads(meta.get("timesteer.steering_to_rad", "null")), "fps": fps}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TimesteerError(f"{where}: not an ONNX model exported by `timesteer export` (metadata: {exc})") from None
