@@ -39,7 +39,7 @@ def stream_rec(tmp_path_factory):
 def stream_runs(stream_rec, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for name in ("pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "conv3d_lstm"):
+    for name in ("pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "rnn", "conv3d_lstm"):
         train(TrainConfig(data=str(stream_rec), out=str(root / name), model=name, epochs=1, batch_frames=32,
                           threads=2, progress=False, tensorboard=False))
         runs[name] = root / name

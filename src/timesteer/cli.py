@@ -141,12 +141,15 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps-per-epoch", type=int)
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None)
     p.add_argument("--quiet", dest="progress", action="store_false", default=None, help="no progress bars")
+    p.add_argument("--grad-through-time", action="store_true", default=None,
+                   help="measure how the gradient reaches back through the recurrence (a few batches an epoch)")
+    p.add_argument("--init", metavar="RUN", help="start from this run's best weights (warm start)")
 
 
 TRAIN_KEYS = ("data", "val", "val_fraction", "val_split", "val_blocks", "model", "model_config", "out", "epochs",
               "batch_frames", "seq_len", "stateful", "burn_in", "lr", "weight_decay", "grad_clip", "patience",
               "aux_weight", "augment", "camera", "side_offset", "device", "amp", "seed", "threads",
-              "max_steps_per_epoch", "tensorboard", "progress")
+              "max_steps_per_epoch", "tensorboard", "progress", "grad_through_time", "init")
 
 
 @command("train", "train a steering model (also under torchrun for many processes)", _train_args)
@@ -226,7 +229,9 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="report directory (index.html, plots, drive.mp4)")
     p.add_argument("--no-video", dest="video", action="store_false")
     p.add_argument("--video-seconds", type=float, default=120.0, help="longest video to render")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-explain", dest="explain", action="store_false",
+                   help="leave out the section 'How far back it looks, and where' (it takes about a minute)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 @command("report", "write plots, a two-wheel video and a self-contained index.html", _report_args)
@@ -235,8 +240,34 @@ def _report(args: argparse.Namespace) -> int:
 
     page = report(ReportConfig(run=args.run, data=args.data, out=args.out, split=args.split,
                                min_speed=args.min_speed, checkpoint=args.checkpoint, device=args.device,
-                               video=args.video, video_seconds=args.video_seconds, progress=not args.quiet))
+                               video=args.video, video_seconds=args.video_seconds, explain=args.explain,
+                               progress=not args.quiet))
     print(f"report: {page}")
+    return 0
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory made by `timesteer train`")
+    p.add_argument("--data", required=True, help="recording to explain on")
+    p.add_argument("--out", required=True, help="directory for explain.json, the figures and the video")
+    p.add_argument("--split", choices=["val", "all"], default="val",
+                   help="val: the run's validation block of this recording; all: every frame")
+    p.add_argument("--max-lag", type=float, default=3.0, help="how far back to measure, in seconds")
+    p.add_argument("--video-seconds", type=float, default=30.0, help="longest VisualBackProp video")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint to explain")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+@command("explain", "see through time: how far back a model looks, where in the frame, what its gates do",
+         _explain_args)
+def _explain(args: argparse.Namespace) -> int:
+    from timesteer.evaluate.explain import ExplainConfig, explain, format_explain
+
+    summary = explain(ExplainConfig(run=args.run, data=args.data, out=args.out, split=args.split,
+                                    max_lag_s=args.max_lag, video_seconds=args.video_seconds,
+                                    checkpoint=args.checkpoint, progress=not args.quiet))
+    print_json(summary) if args.json else print(format_explain(summary))
     return 0
 
 

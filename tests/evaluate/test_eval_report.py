@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -109,8 +110,14 @@ def test_report_writes_plots_video_and_page(runs, tmp_path):
         assert stream.codec_context.name == "h264" and stream.frames == json.loads(
             (out / "metrics.json").read_text())["frames"]
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 3 and "data:video/mp4;base64," in html
+    # Three plots, then the section on time: how far back it looks, and the gates of cnn_gru's GRU.
+    assert html.count("data:image/png;base64,") == 5 and html.count("data:video/mp4;base64,") == 2
+    assert "How far back it looks, and where" in html and "Memory horizon" in html and "update gate" in html
+    assert (out / "through_time" / "influence.png").stat().st_size > 1000
     assert "<video" in html and "RMSE" in html
+    plain = report(ReportConfig(run=str(run["cnn_gru"]), data=str(rec), out=str(tmp_path / "plain"), explain=False,
+                                video=False, progress=False)).read_text()
+    assert plain.count("data:image/png;base64,") == 3 and "How far back" not in plain
 
 
 def chromium() -> str | None:
@@ -127,7 +134,8 @@ def test_report_page_renders_in_headless_chromium(runs, tmp_path):
     dom = subprocess.run([chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
     # The page's own script marks decoded images and the video's duration once the browser has them.
-    assert 'data-images-loaded="3/3"' in dom, dom[:500]
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
+    assert loaded and loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 4, dom[:500]
     assert "<video" in dom and "data-video-duration=" in dom and 'data-video-error' not in dom
     shot = tmp_path / "shot.png"
     subprocess.run([chromium(), *flags, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],

@@ -11,7 +11,7 @@ from timesteer.models import create_model, list_models
 from timesteer.train.checkpoint import load_checkpoint, model_from_payload, model_payload, save_checkpoint
 
 IN_SHAPE = (3, 66, 200)
-EXPECTED = {"mean", "pilotnet", "diffnet", "cnn_lstm", "cnn_gru", "conv3d_lstm"}
+EXPECTED = {"mean", "pilotnet", "diffnet", "cnn_lstm", "cnn_gru", "rnn", "conv3d_lstm"}
 
 
 # Every registered model with its defaults, plus the variants whose structure differs.

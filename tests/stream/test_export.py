@@ -14,7 +14,7 @@ from timesteer.stream import Steerer
 from timesteer.stream.export import ExportConfig, export_onnx, read_metadata
 
 
-@pytest.mark.parametrize("name", ["pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "conv3d_lstm"])
+@pytest.mark.parametrize("name", ["pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "rnn", "conv3d_lstm"])
 def test_onnx_matches_the_steerer_with_state_carried_by_hand(name, stream_runs, stream_rec, tmp_path):
     path = export_onnx(ExportConfig(run=str(stream_runs[name]), onnx=str(tmp_path / f"{name}.onnx")))
     meta = read_metadata(path)

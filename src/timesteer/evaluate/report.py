@@ -33,13 +33,15 @@ class ReportConfig(EvalConfig):
     out: str
     video: bool = True
     video_seconds: Annotated[float | None, Positive] = 120.0  # longest video per recording (None: all of it)
+    explain: bool = True  # the section "How far back it looks, and where" (on the first recording)
     progress: bool = True
 
 
 def report(cfg: ReportConfig) -> Path:
     run = load_run(cfg.run, cfg.checkpoint, cfg.device)
     evs = evaluate_set(run, open_recordings(cfg.data_list), cfg.split, cfg.min_speed, str(run.model.target_mean.device))
-    return write_report(evs, Path(cfg.out), video=cfg.video, video_seconds=cfg.video_seconds, progress=cfg.progress)
+    return write_report(evs, Path(cfg.out), video=cfg.video, video_seconds=cfg.video_seconds, progress=cfg.progress,
+                        explain=cfg.explain)
 
 
 @dataclass
@@ -51,7 +53,8 @@ class PartSection:
 
 
 def write_report(ev: Evaluation | EvaluationSet, out: Path, video: bool = True, video_seconds: float | None = 120.0,
-                 progress: bool = True, extra_sections: list[tuple[str, str]] | None = None) -> Path:
+                 progress: bool = True, extra_sections: list[tuple[str, str]] | None = None,
+                 explain: bool = False) -> Path:
     """Write the report directory `out` (built aside and put in place whole; an existing directory is
     replaced only if it is a timesteer report). Returns the path of its index.html."""
     evs = ev if isinstance(ev, EvaluationSet) else EvaluationSet(ev.run, [ev], ev.metrics)
@@ -75,9 +78,52 @@ def write_report(ev: Evaluation | EvaluationSet, out: Path, video: bool = True, 
                                                    part.rec.manifest.fps, part.metrics["unit"],
                                                    part.metrics["to_rad"], progress=progress)
             sections.append(PartSection(str(part.rec.path), part, plots, video_path))
+        extra = list(extra_sections or [])
+        if explain:
+            extra.insert(0, ("How far back it looks, and where", _through_time_section(evs.parts[0], tmp, progress)))
         write_json(tmp / "metrics.json", evs.summary())
-        write_text(tmp / "index.html", render_page(evs, sections, extra_sections or []))
+        write_text(tmp / "index.html", render_page(evs, sections, extra))
     return out / "index.html"
+
+
+def _through_time_section(part: Evaluation, out: Path, progress: bool) -> str:
+    """The explain figures for one recording, each with a sentence on how to read it."""
+    from timesteer.evaluate.explain import analyse
+
+    folder = out / "through_time"
+    folder.mkdir()
+    s = analyse(part.run, part.rec, folder, part.metrics["split"], progress=progress)
+    fig = s["figures"]
+
+    def img(name: str, alt: str) -> str:
+        return f'<figure><img alt="{html.escape(alt)}" src="{data_uri(folder / name, "image/png")}"></figure>'
+
+    parts = [f"<p>Recorded on {html.escape(str(part.rec.path))} ({s['frames']} frames). <b>Memory horizon: "
+             f"{s['memory_horizon_s']:.2f} s</b> ({s['memory_horizon_frames']} frames).</p>",
+             img(fig["influence"], "how far back it looks"),
+             "<p><b>How far back it looks.</b> Each point is how much the steering at a moment changes, on average "
+             "over the drive, when the frame seen k seconds earlier is replaced: by the frame before it (which "
+             "removes the motion it showed) or by the drive's average frame (which removes everything). A "
+             "single-frame model moves only at k = 0; a model that uses time keeps moving for a few frames. The "
+             "memory horizon is where the curve stays under 10% of its peak.</p>"]
+    if "gates" in fig:
+        parts += [img(fig["gates"], "gate activity"),
+                  f"<p><b>What the gates do.</b> Under the steering, the mean {html.escape(s['gate']['kind'])} of the "
+                  "recurrence along the drive: near 1 the memory is kept, near 0 it is rewritten by what the camera "
+                  "sees now. Watch what it does when a bend starts or ends.</p>"]
+    if "gradient_through_time" in fig:
+        parts += [img(fig["gradient_through_time"], "gradient through time"),
+                  "<p><b>How far the training gradient reaches back</b> (measured with --grad-through-time): the "
+                  "size of dL<sub>t</sub>/dh<sub>t-k</sub> relative to k = 0, on a log scale. A plain RNN's falls "
+                  "off fast (vanishing gradients: it cannot learn from what happened many frames ago); gated "
+                  "recurrences (GRU, LSTM) keep it.</p>"]
+    src = folder / fig["visualbackprop"]
+    parts += [f'<video class="vbp" controls muted loop playsinline width="600">'
+              f'<source src="{data_uri(src, "video/mp4")}" type="video/mp4"></video>',
+              "<p><b>Where it looks.</b> VisualBackProp (Bojarski et al., NVIDIA 2016): orange marks the pixels whose "
+              "features survive through every convolution layer, the parts of the picture the steering is computed "
+              "from. A good driver looks at the road's edges and lines, not at the sky.</p>"]
+    return "\n".join(parts)
 
 
 def data_uri(path: Path, mime: str) -> str:

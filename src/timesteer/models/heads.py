@@ -50,15 +50,16 @@ class FrameMLPHead(TemporalHead):
 
 
 class RecurrentHead(TemporalHead):
-    """LSTM or GRU over per-frame features; the output layer also sees the current frame's features
-    (a skip connection), so the recurrence only has to learn what time adds."""
+    """A recurrence over per-frame features: LSTM, GRU, or the plain Elman RNN (`h = tanh(W x + U h + b)`,
+    the one whose gradients vanish through time). The output layer also sees the current frame's
+    features (a skip connection), so the recurrence only has to learn what time adds."""
 
     recurrent = True
 
     def __init__(self, kind: str, in_dim: int, hidden: int, layers: int, outputs: int,
                  dropout: float = 0.0, skip: bool = True) -> None:
         super().__init__()
-        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
         self.kind, self.hidden, self.layers, self.skip = kind, hidden, layers, skip
         self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True,
                            dropout=dropout if layers > 1 else 0.0)
@@ -75,6 +76,42 @@ class RecurrentHead(TemporalHead):
         new = new if self.kind == "lstm" else (new,)
         z = torch.cat([y, features], dim=-1) if self.skip else y
         return self.out(self.dropout(z)), tuple(s.transpose(0, 1) for s in new)
+
+    def unroll(self, features: Tensor, state: State) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
+        """The same computation one step at a time, for measuring gradients through time: outputs
+        (B, T, K) and, for every step j, the hidden state as the tensors through which every later use
+        of it passes (the output at step j and the steps after): (h_j,), or (h_j, c_j) for an LSTM,
+        each (layers, B, hidden)."""
+        carried = tuple(s.transpose(0, 1).contiguous() for s in state)
+        hiddens, outs = [], []
+        for t in range(features.shape[1]):
+            f = features[:, t : t + 1]
+            _, new = self.rnn(f, carried if self.kind == "lstm" else carried[0])
+            new = new if self.kind == "lstm" else (new,)
+            h = new[0]  # (layers, B, hidden)
+            y = h[-1].unsqueeze(1)  # (B, 1, hidden): the last layer's output is its hidden state
+            z = torch.cat([y, f], dim=-1) if self.skip else y
+            outs.append(self.out(self.dropout(z)))
+            hiddens.append(new)
+            carried = new
+        return torch.cat(outs, dim=1), hiddens
+
+    def gates(self, features: Tensor, state: State) -> Tensor:
+        """(B, T) mean gate activity of the first layer, step by step: the GRU's update gate z (PyTorch:
+        h' = (1 - z) n + z h, so z near 1 keeps the old state) or the LSTM's forget gate f (near 1 keeps
+        the cell). High values: the memory is being kept; low: it is being rewritten."""
+        if self.kind == "rnn":
+            raise ValueError("a plain RNN has no gates")
+        w_ih, w_hh = self.rnn.weight_ih_l0, self.rnn.weight_hh_l0
+        b_ih, b_hh = self.rnn.bias_ih_l0, self.rnn.bias_hh_l0
+        rows = slice(self.hidden, 2 * self.hidden)  # GRU rows [r, z, n]; LSTM rows [i, f, g, o]
+        values = []
+        for t in range(features.shape[1]):
+            h = state[0][:, 0]  # (B, hidden), first layer
+            pre = features[:, t] @ w_ih[rows].T + b_ih[rows] + h @ w_hh[rows].T + b_hh[rows]
+            values.append(torch.sigmoid(pre).mean(dim=-1))
+            _, state = self.forward(features[:, t : t + 1], state)
+        return torch.stack(values, dim=1)
 
 
 def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tensor, Tensor]:

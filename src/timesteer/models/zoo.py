@@ -7,6 +7,7 @@
 | diffnet     | none (normalised frames)     | frame + k-1 differences -> PilotNet    | last k-1 frames       |
 | cnn_lstm    | none (normalised frames)     | frame + difference -> PilotNet -> LSTM | last frame, (h, c)    |
 | cnn_gru     | none (normalised frames)     | frame + difference -> PilotNet -> GRU  | last frame, h         |
+| rnn         | none (normalised frames)     | frame + difference -> PilotNet -> RNN  | last frame, h         |
 
 | conv3d_lstm | PilotNet's first two convs   | causal 3D conv over k frames -> LSTM   | last k-1 maps, (h, c) |
 
@@ -135,6 +136,12 @@ def cnn_lstm(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
 @register_model("cnn_gru", RecurrentConfig, "PilotNet CNN on each frame and its motion, then a GRU over time")
 def cnn_gru(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
     return _recurrent("gru", in_shape, outputs, cfg)
+
+
+@register_model("rnn", RecurrentConfig, "PilotNet CNN on each frame and its motion, then a plain tanh RNN (Elman): "
+                                      "the recurrence whose gradients vanish through time")
+def rnn(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
+    return _recurrent("rnn", in_shape, outputs, cfg)
 
 
 @register_model("conv3d_lstm", Conv3dLSTMConfig,

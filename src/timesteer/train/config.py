@@ -46,6 +46,8 @@ class TrainConfig:
     max_steps_per_epoch: Annotated[int | None, AtLeastOne] = None
     progress: bool = True
     tensorboard: bool = True
+    # Measure dL_t/dh_{t-k} on a few batches an epoch (recurrent models): metrics.csv, TensorBoard, report.
+    grad_through_time: bool = False
 
     def __post_init__(self) -> None:
         validate(self)

@@ -2,7 +2,8 @@
 
 Epochs are numbered from 1 everywhere (console, metrics.csv, run.json, TensorBoard). `train_loss` is on
 standardised targets (what the optimiser minimises); `train_rmse`, `val_rmse` and `val_mae` are in the
-recording's steering unit."""
+recording's steering unit. `grad_through_time` (with --grad-through-time) holds the mean norm of
+dL_t/dh_{t-k} for k = 0, 1, ... separated by spaces."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 COLUMNS = ["epoch", "train_loss", "train_rmse", "val_rmse", "val_mae", "lr", "frames", "seconds", "frames_per_s",
-           "data_wait_fraction", "peak_rss_mib"]
+           "data_wait_fraction", "peak_rss_mib", "grad_through_time"]
 
 
 class Logbook:
@@ -45,6 +48,11 @@ class Logbook:
             for key in ("train_loss", "train_rmse", "val_rmse", "val_mae", "lr", "frames_per_s", "data_wait_fraction"):
                 if row.get(key) is not None:
                     self.tb.add_scalar(key, row[key], row["epoch"])
+            if row.get("grad_through_time"):
+                norms = [float(v) for v in row["grad_through_time"].split()]
+                for k, v in enumerate(norms):
+                    if np.isfinite(v):
+                        self.tb.add_scalar(f"grad_through_time/lag_{k:02d}", v, row["epoch"])
             self.tb.flush()
 
     def close(self) -> None:

@@ -43,6 +43,7 @@ from timesteer.train.distributed import Dist, init_distributed, shutdown_distrib
 from timesteer.train.logbook import Logbook
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import RUN_FILE, read_run_info
+from timesteer.train.through_time import gradient_norms, recurrence_of
 
 
 @dataclass
@@ -225,6 +226,9 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                              "best_epoch": best_epoch, "best_val_rmse": _finite(best_val)})
         log = Logbook(run_dir, cfg.tensorboard, first_epoch)
     val_targets = data.val_targets()[span_indexes(data.val_spans), 0]
+    measure_gtt = cfg.grad_through_time and recurrence_of(model) is not None
+    if cfg.grad_through_time and not measure_gtt and d.is_main:
+        print(f"--grad-through-time: {model.name} has no GRU, LSTM or RNN recurrence to measure; not measured")
 
     # ---- epochs
     for epoch in range(first_epoch, cfg.epochs):
@@ -237,6 +241,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                              lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world))
         model.train()
         state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
+        gtt: list[np.ndarray] = []
+        gtt_batches = 0
         bar = tqdm(total=plan.steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False,
                    disable=not (cfg.progress and d.is_main))
         for batch in stream:
@@ -250,6 +256,9 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                     state = model.prime_state(x[:, : batch.warmup])
                 else:
                     state = None
+                if measure_gtt and gtt_batches < GTT_BATCHES:
+                    gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
+                    gtt_batches += 1
                 out, state = net(x[:, batch.warmup :], state, standardized=True)
                 loss, steer_mse = loss_terms(out, y, cfg.aux_weight)
             optimizer.zero_grad(set_to_none=True)
@@ -291,6 +300,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
             "frames": frames_done * d.world, "seconds": seconds, "frames_per_s": frames_done * d.world / seconds,
             "data_wait_fraction": stream.wait_s / seconds, "peak_rss_mib": peak_rss_mib(),
         }
+        if gtt:
+            row["grad_through_time"] = " ".join(f"{v:.4g}" for v in np.nanmean(np.stack(gtt), axis=0))
         history.append(row)
         improved = val_rmse is not None and val_rmse < best_val
         if improved or val_rmse is None:
@@ -323,6 +334,20 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     if log is not None:
         log.close()
     return TrainResult(run_dir, best_epoch, best_val, len(history), history)
+
+
+GTT_BATCHES = 3  # batches an epoch on which gradients through time are measured
+
+
+def _measure_through_time(model: SteeringModel, frames: torch.Tensor, targets: torch.Tensor,
+                          state: tuple | None) -> np.ndarray:
+    was_training = model.training
+    model.eval()  # no dropout noise in the measurement
+    try:
+        return gradient_norms(model, frames.float(), targets.float(),
+                              tuple(s.detach() for s in state) if state else None)
+    finally:
+        model.train(was_training)
 
 
 def _resume_payload(run_dir: Path, resume: bool, cfg: TrainConfig) -> dict[str, Any] | None:

@@ -16,7 +16,10 @@ from timesteer.models import SteeringModel
 
 def frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (B, T, H, W, C) -> (B, T, C, H, W) view (channels-last in memory), on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 1, 4, 2, 3)
+    arr = np.ascontiguousarray(frames)
+    if not arr.flags.writeable:  # a memory-mapped recording is read-only; torch wants to own writable memory
+        arr = arr.copy()
+    return torch.from_numpy(arr).to(device).permute(0, 1, 4, 2, 3)
 
 
 @torch.inference_mode()
