@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -37,3 +38,35 @@ def test_missing_recording_exits_2(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "recording not found" in out.stderr
+
+
+def _subparsers():
+    from timesteer.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    return sub.choices
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    for name, sub in _subparsers().items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings[0]} has no help"
+            default = getattr(action, "config_default", action.default)
+            if default not in (None, False, True, {}, argparse.SUPPRESS):
+                assert "default" in sub._get_formatter()._get_help_string(action), (name, action.option_strings)
+        assert "(default:" in text or name in ("info", "models"), name
+
+
+def test_train_help_shows_the_typed_configs_defaults():
+    from timesteer.train.config import TrainConfig
+
+    text = " ".join(_subparsers()["train"].format_help().split())
+    defaults = TrainConfig(data="x", out="y")
+    assert f"(default: {defaults.epochs})" in text and f"(default: {defaults.lr})" in text
+    assert f"(default: {defaults.batch_frames})" in text and "(default: best)" in " ".join(
+        _subparsers()["eval"].format_help().split())
+    assert "(default: 127.0.0.1)" in " ".join(_subparsers()["serve"].format_help().split())

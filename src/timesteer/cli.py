@@ -110,40 +110,44 @@ def _models(args: argparse.Namespace) -> int:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", metavar="REC",
                    help="recordings to train on: recording directories, directories of recordings, or dataset "
-                        "files (.json/.toml with optional weights)")
+                        "files (.json/.toml with optional weights and validation fractions)")
     p.add_argument("--val", nargs="+", metavar="REC",
                    help="separate validation recordings (default: the last --val-fraction of each --data recording)")
-    p.add_argument("--val-fraction", type=float, help="fraction held out for validation (default 0.2)")
+    p.add_argument("--val-fraction", type=float, help="fraction of each recording held out for validation")
     p.add_argument("--val-split", choices=["end", "blocks"], help="hold out the end of the drive, or of each block")
     p.add_argument("--val-blocks", type=int, help="number of time blocks with --val-split blocks")
-    p.add_argument("--model", help="registered model name (see `timesteer models`; default cnn_gru)")
+    p.add_argument("--model", help="registered model name (see `timesteer models`)")
     p.add_argument("--model-config", type=json.loads, help='model options as JSON, e.g. \'{"hidden": 32}\'')
-    p.add_argument("--out", help="run directory")
+    p.add_argument("--out", help="run directory (checkpoints, metrics.csv, TensorBoard logs)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-frames", type=int, help="frames per step, lanes x seq-len (default 256)")
-    p.add_argument("--seq-len", type=int, help="frames per chunk = truncated-BPTT length (default 16 with state)")
+    p.add_argument("--init", metavar="RUN", help="start from this run's best weights and normalisation (warm start)")
+    p.add_argument("--epochs", type=int, help="passes over the training data (with --resume: the total to reach)")
+    p.add_argument("--batch-frames", type=int, help="frames per optimisation step, lanes x seq-len")
+    p.add_argument("--seq-len", type=int,
+                   help="frames per chunk = truncated-BPTT length (default: 16 for models with state, else 1)")
     p.add_argument("--stateful", action=argparse.BooleanOptionalAction,
                    help="carry state between batches (default: on for recurrent models)")
     p.add_argument("--burn-in", type=int, help="stateless windows: leading frames without loss")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--grad-clip", type=float)
-    p.add_argument("--patience", type=int, help="early stopping after this many epochs without improvement")
+    p.add_argument("--lr", type=float, help="peak learning rate (AdamW, warm-up then cosine)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=float, help="gradient-norm clipping")
+    p.add_argument("--patience", type=int, help="early stopping after this many epochs without improvement (0: off)")
     p.add_argument("--aux-weight", type=float, help="loss weight of auxiliary targets such as speed")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'')
     p.add_argument("--camera", help="primary camera (default: the recording's first)")
-    p.add_argument("--side-offset", type=float, help="steering offset of side cameras, in the recording's unit")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int, help="torch compute threads")
-    p.add_argument("--max-steps-per-epoch", type=int)
-    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None)
+    p.add_argument("--side-offset", type=float,
+                   help="steering offset of side cameras, in the recording's unit (default: 5 degrees)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where to train")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="no mixed precision on CUDA (default: mixed precision on)")
+    p.add_argument("--seed", type=int, help="everything random derives from it")
+    p.add_argument("--threads", type=int, help="torch compute threads (0: torch's default)")
+    p.add_argument("--max-steps-per-epoch", type=int, help="cap the optimisation steps of an epoch")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
+                   help="no TensorBoard logs (default: written to RUN/tensorboard)")
     p.add_argument("--quiet", dest="progress", action="store_false", default=None, help="no progress bars")
     p.add_argument("--grad-through-time", action="store_true", default=None,
                    help="measure how the gradient reaches back through the recurrence (a few batches an epoch)")
-    p.add_argument("--init", metavar="RUN", help="start from this run's best weights (warm start)")
 
 
 TRAIN_KEYS = ("data", "val", "val_fraction", "val_split", "val_blocks", "model", "model_config", "out", "epochs",
@@ -187,8 +191,9 @@ def _common_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["val", "all"], default="val",
                    help="val: the run's validation block of this recording; all: every frame")
     p.add_argument("--min-speed", type=float, help="leave out frames slower than this (recording's speed unit)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="best: the epoch with the lowest validation RMSE; last: the latest")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where to run the model")
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:
@@ -227,7 +232,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`")
     _common_eval_args(p)
     p.add_argument("--out", required=True, help="report directory (index.html, plots, drive.mp4)")
-    p.add_argument("--no-video", dest="video", action="store_false")
+    p.add_argument("--no-video", dest="video", action="store_false", help="no two-wheel video (faster)")
     p.add_argument("--video-seconds", type=float, default=120.0, help="longest video to render")
     p.add_argument("--no-explain", dest="explain", action="store_false",
                    help="leave out the section 'How far back it looks, and where' (it takes about a minute)")
@@ -391,8 +396,8 @@ def _dagger(args: argparse.Namespace) -> int:
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`")
     p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint to export")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (13 to 20)")
 
 
 @command("export", "export one streaming step (frame + state in, steering + state out) to ONNX", _export_args)
@@ -452,7 +457,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="fewer tracks and epochs: a few minutes")
     p.add_argument("--epochs", type=int, help="training epochs per model")
     p.add_argument("--workers", type=int, default=0, help="parallel simulator processes (default: one per CPU)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 @command("demo", "record the expert in CarRacing, train pilotnet and cnn_gru, evaluate both, write a report",
@@ -467,6 +472,30 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- entry point
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default: argparse's own, or (for options whose absence means
+    'the typed config decides', such as train's) the config's, stamped on the action as `config_default`."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.help == argparse.SUPPRESS or not action.option_strings:
+            return text
+        default = getattr(action, "config_default", action.default)
+        if default is None or default is argparse.SUPPRESS or isinstance(default, bool) or default == {}:
+            return text
+        return f"{text} (default: {default})"
+
+
+def _stamp_config_defaults(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """Show the config dataclass's defaults in the help of options that default to None here."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.default is not dataclasses.MISSING}
+    for action in parser._actions:
+        if action.default is None and action.dest in defaults and defaults[action.dest] is not None:
+            action.config_default = defaults[action.dest]  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timesteer",
@@ -475,9 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"timesteer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text, configure, handler in COMMANDS:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpWithDefaults)
         configure(p)
         p.set_defaults(handler=handler, parser=p)
+        if name == "train":
+            from timesteer.train.config import TrainConfig
+
+            _stamp_config_defaults(p, TrainConfig)
     return parser
 
 

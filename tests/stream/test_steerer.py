@@ -103,11 +103,19 @@ def test_a_repeated_frame_does_not_advance_the_model_and_slow_input_warns_once(s
     steerer.step(frame, 0.0)
     steerer.step(frame, 0.0)  # a lost frame comes again with its old timestamp
     assert steerer.frames_seen == 1
-    with pytest.warns(RuntimeWarning, match="slower than"):
-        steerer.step(frame, 1.8 * period)
     import warnings
 
+    t = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        steerer.step(frame, 3.6 * period)  # reported once only
-    assert steerer.frames_seen == 3
+        for _ in range(20):  # on time, with a lost frame now and then: no news
+            t += 2 * period if _ % 7 == 3 else period
+            steerer.step(frame, t)
+    with pytest.warns(RuntimeWarning, match="slower than"):
+        for _ in range(10):  # then a stream at half the training rate
+            t += 2 * period
+            steerer.step(frame, t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        steerer.step(frame, t + 2 * period)  # reported once only
+    assert steerer.frames_seen == 32

@@ -69,9 +69,14 @@ def test_torchrun_two_cpu_processes_match_one_process(rec, tmp_path):
     subprocess.run(train_cmd(rec, single, *common), check=True, env=env, capture_output=True)
     ddp = tmp_path / "ddp"
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "timesteer", *train_cmd(rec, ddp, *common)[3:]], env=env, capture_output=True,
-                         text=True, timeout=300)
+                          "-m", "timesteer", *[a for a in train_cmd(rec, ddp, *common)[3:] if a != "--quiet"]],
+                         env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    # One voice: only rank 0 prints its epochs and the closing line; OMP_NUM_THREADS set, so no banner.
+    lines = out.stdout.strip().splitlines()
+    assert sum(ln.startswith("epoch ") for ln in lines) == 2, out.stdout
+    assert sum(ln.startswith("run ") for ln in lines) == 1, out.stdout
+    assert "OMP_NUM_THREADS" not in out.stderr
     info = json.loads((ddp / "run.json").read_text())
     assert info["schedule"]["world_size"] == 2 and info["schedule"]["lanes"] == 4
     a, b = weights(single), weights(ddp)

@@ -14,13 +14,14 @@ carried, so a recurrent model never sees a drive flip or change camera mid-way. 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from timesteer.config import Fraction, NonNegative, Range, validate
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass
@@ -86,6 +87,8 @@ def steering_correction(params: LaneParams, cfg: AugmentConfig, side_offset: flo
 def apply(frames: Tensor, steering: Tensor, params: LaneParams, cfg: AugmentConfig,
           side_offset: float = 0.0) -> tuple[Tensor, Tensor]:
     """Augment (B, T, C, H, W) frames in [0, 255] and (B, T) steering in place-safe fashion."""
+    import torch  # here, so that reading an AugmentConfig (the command line's help) does not load PyTorch
+
     b, t, c, h, w = frames.shape
     dev = frames.device
     x = frames

@@ -12,6 +12,7 @@ the car has been driving (donkeycar, by contrast, re-runs its whole window every
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,9 @@ class Steerer:
     is due, and otherwise returns the latest output: a camera (or the Udacity simulator, which sends as
     fast as it is answered) delivering frames faster than the training rate is thinned to it, and a
     repeated frame (a lost one comes again with its old timestamp) does not advance it. Frames slower
-    than the training rate are each used (there is nothing else to use) and reported once, as a warning:
-    train at the rate you will drive (`import --fps`). Without timestamps every call is a step.
+    than the training rate are each used (there is nothing else to use); when most of the last ten came
+    late that is reported once, as a warning: train at the rate you will drive (`import --fps`). Without
+    timestamps every call is a step.
     """
 
     # A frame counts as due when it arrives this close to its slot (a fraction of the period): 10% absorbs
@@ -87,6 +89,7 @@ class Steerer:
         self.frames_seen = 0  # frames that advanced the model
         self.frames_given = 0
         self.slow_warned = False
+        self._late: deque[bool] = deque(maxlen=10)
         self._last_t: float | None = None
         self._next_due: float | None = None
         self._latest = 0.0
@@ -164,11 +167,14 @@ class Steerer:
         if timestamp_s < self._next_due - self.DUE_TOLERANCE * self.period_s:
             return False  # faster than the training rate: not this one
         late = timestamp_s - self._next_due
-        if late > 0.5 * self.period_s and not self.slow_warned:
+        self._late.append(late > 0.5 * self.period_s)
+        # A lost frame now and then is no news; a stream mostly slower than the training rate is.
+        if not self.slow_warned and len(self._late) == self._late.maxlen and sum(self._late) > len(self._late) / 2:
             self.slow_warned = True
             warnings.warn(f"frames arrive slower than the {1 / self.period_s:.3g} frames per second this model was "
-                          f"trained at (one {late + self.period_s:.3f} s after the last); time runs slow for it: "
-                          f"train at the rate you drive (import --fps)", RuntimeWarning, stacklevel=3)
+                          f"trained at (most of the last {len(self._late)} came late, the latest "
+                          f"{late + self.period_s:.3f} s after the one before); time runs slow for it: train at the "
+                          f"rate you drive (import --fps)", RuntimeWarning, stacklevel=3)
         # Keep to the grid; after a late frame, start a new grid from it.
         self._next_due = self._next_due + self.period_s if late < self.period_s else timestamp_s + self.period_s
         return True

@@ -146,7 +146,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.out)
-    payload = _resume_payload(run_dir, resume, cfg)
+    payload = _resume_payload(run_dir, resume, d.is_main)
 
     # ---- model and normalisation
     if payload is not None:
@@ -350,7 +350,7 @@ def _measure_through_time(model: SteeringModel, frames: torch.Tensor, targets: t
         model.train(was_training)
 
 
-def _resume_payload(run_dir: Path, resume: bool, cfg: TrainConfig) -> dict[str, Any] | None:
+def _resume_payload(run_dir: Path, resume: bool, speak: bool = True) -> dict[str, Any] | None:
     """The checkpoint to continue from, or None to start from the beginning.
 
     A run directory without `last.pt` (stopped before its first epoch ended) holds nothing worth keeping:
@@ -358,7 +358,8 @@ def _resume_payload(run_dir: Path, resume: bool, cfg: TrainConfig) -> dict[str, 
     last = run_dir / "last.pt"
     if resume:
         if not last.is_file():
-            print(f"{run_dir}: no checkpoint yet (no epoch finished); starting from the beginning", flush=True)
+            if speak:
+                print(f"{run_dir}: no checkpoint yet (no epoch finished); starting from the beginning", flush=True)
             return None
         return load_checkpoint(last)
     if last.exists():
