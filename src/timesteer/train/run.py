@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from timesteer.config import from_dict
 from timesteer.data import Recording
+from timesteer.data.manifest import FrameGeometry
 from timesteer.errors import ConfigError, TimesteerError
 from timesteer.models import SteeringModel
 from timesteer.train.checkpoint import load_checkpoint, model_from_payload
@@ -47,22 +48,11 @@ class SteeringInfo:
 
 
 @dataclass
-class FrameInfo:
-    height: int
-    width: int
-    channels: int = 3
-    source_height: int = 0
-    source_width: int = 0
-    crop_top: int = 0
-    crop_bottom: int = 0
-
-
-@dataclass
 class RunData:
     recordings: list[RecordingRef]
     fps: float
     steering: SteeringInfo
-    frame: FrameInfo
+    frame: FrameGeometry  # the frames the model was trained on, and how they were made from the camera's
     camera: str
     cameras_used: int = 1
     side_offset: float = 0.0
