@@ -46,8 +46,7 @@ def test_no_lane_carries_its_state_from_one_drive_into_another(drives):
         assert np.all(which[step][continues] == which[step - 1][continues])
 
 
-def test_weights_repeat_a_recordings_chunks(drives):
-    a, b = drives
+def test_weights_repeat_a_recordings_chunks():
     spans = [(0, 96), (96, 176)]
     once = plan_lanes(spans, 1, 8, np.random.default_rng(0), [1.0, 1.0])
     thrice = plan_lanes(spans, 1, 8, np.random.default_rng(0), [1.0, 3.0])
