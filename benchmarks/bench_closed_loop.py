@@ -99,9 +99,10 @@ def run_benchmark(args: argparse.Namespace) -> None:
                           "seconds": round(time.perf_counter() - t0, 1)})
 
     drive_all("expert", "expert", "expert", 0)
-    # Seed 0 of every model first, so a first complete table comes early; then the other seeds.
-    order = [(data, model, seed) for seed in range(args.seeds) for data in DATA for model in args.models.split(",")
-             if seed == 0 or model in SEEDED]
+    # Seed 0 of every model first, so a first complete table comes early; then the other seeds. The data
+    # that prepares for the hard conditions first: the clean expert recording is the control.
+    order = [(data, model, seed) for seed in range(args.seeds) for data in ("noisy", "dagger", "expert")
+             for model in args.models.split(",") if seed == 0 or model in SEEDED]
     for data, model, seed in order:
         key = f"train/{data}/{model}/seed{seed}"
         run = out / "runs" / f"{data}-{model}-seed{seed}"

@@ -11,19 +11,22 @@ from timesteer.errors import TimesteerError
 
 
 def test_demo_end_to_end(tmp_path):
-    cfg = DemoConfig(out=str(tmp_path / "demo"), quick=True, train_seeds="1-2", test_seeds="1001", epochs=1,
+    cfg = DemoConfig(out=str(tmp_path / "demo"), quick=True, train_seeds="1-2", test_seeds="1001-1002", epochs=1,
                      progress=False)
     index = run_demo(cfg)
     assert index == tmp_path / "demo" / "report" / "index.html"
     summary = json.loads((index.parent / "summary.json").read_text())
     assert [m["model"] for m in summary["models"]] == ["expert", "pilotnet", "cnn_gru"]
-    assert summary["models"][0]["autonomy_pct"] == 100.0
+    assert summary["conditions"] == "hard" and "latency 100 ms" in summary["conditions_text"]
+    assert 0 <= summary["models"][0]["autonomy_pct"] <= 100.0
     for m in summary["models"][1:]:
         assert 0.0 <= m["autonomy_pct"] <= 100.0 and m["rmse"] > 0
         assert (index.parent / m["page"]).is_file()
         assert (index.parent / m["page"]).with_name("drive.mp4").stat().st_size > 1000
+    comparison = summary["cnn_gru_minus_pilotnet"]
+    assert comparison["tracks"] == 2 and "autonomy_diff_ci95" in comparison
     page = index.read_text()
-    assert page.count("<video") == 3 and "autonomy" in page
+    assert page.count("<video") == 3 and "autonomy" in page and "cnn_gru minus pilotnet" in page
     # Rerunning replaces the demo's own directory...
     (tmp_path / "demo" / "stale.txt").write_text("old")
     run_demo(cfg)

@@ -455,17 +455,22 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="timesteer-demo", help="demo directory (replaced on each run)")
     p.add_argument("--quick", action="store_true", help="fewer tracks and epochs: a few minutes")
-    p.add_argument("--epochs", type=int, help="training epochs per model")
-    p.add_argument("--workers", type=int, default=0, help="parallel simulator processes (default: one per CPU)")
+    p.add_argument("--conditions", choices=["clean", "noisy", "hard"], default="hard",
+                   help="the driving conditions of the training drives and the test drives")
+    p.add_argument("--epochs", type=int, help="training epochs per model (default: 12, or 4 with --quick)")
+    p.add_argument("--dagger", type=int, default=0, dest="dagger_iterations",
+                   help="DAgger iterations after behaviour cloning (0: none)")
+    p.add_argument("--workers", type=int, default=0, help="parallel simulator processes (0: one per CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-@command("demo", "record the expert in CarRacing, train pilotnet and cnn_gru, evaluate both, write a report",
-         _demo_args)
+@command("demo", "the whole loop on simulator data: record the expert, train pilotnet and cnn_gru, drive them "
+                 "under hard conditions, report", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
     from timesteer.demo import DemoConfig, run_demo
 
-    page = run_demo(DemoConfig(out=args.out, quick=args.quick, epochs=args.epochs, workers=args.workers,
+    page = run_demo(DemoConfig(out=args.out, quick=args.quick, conditions=args.conditions, epochs=args.epochs,
+                               dagger_iterations=args.dagger_iterations, workers=args.workers,
                                progress=not args.quiet))
     print(f"report: {page.absolute()}")
     return 0

@@ -1,28 +1,45 @@
-"""`timesteer demo`: the whole loop on data it makes itself, on a laptop CPU.
+"""`timesteer demo`: the whole loop on data it makes itself, on a laptop CPU, ending in the headline:
+a model that uses time against one that does not, driving under the conditions real cars have.
 
-1. The expert drives CarRacing training tracks with steering perturbations (so models see how to
-   recover) and held-out test tracks without them.
-2. `pilotnet` (one frame) and `cnn_gru` (frames through time, state carried) train on the training tracks.
-3. Both are measured open-loop on the test tracks (error against the expert) and closed-loop (they drive
-   the test tracks; autonomy as NVIDIA measured it), next to the expert itself.
-4. A report directory: a summary page, each model's plots and two-wheel video, and a drive video each.
+1. The expert drives CarRacing training tracks under the demo's conditions (`hard` by default:
+   disturbances, 100 ms of latency, lost frames, faster driving), its corrections recorded; and drives
+   held-out test tracks cleanly, for the open-loop figures.
+2. `pilotnet` (one frame) and `cnn_gru` (frames through time, state carried) train on the training tracks;
+   with `dagger_iterations` each then learns from its own drives (DAgger).
+3. Both are measured open-loop on the test tracks (error against the expert) and closed-loop: they drive the
+   test tracks under the same conditions, next to the expert; autonomy with a 95% interval over tracks, and
+   the paired per-track comparison of the two.
+4. A report directory: a summary page, each model's report (plots, two-wheel video, how far back it
+   looks), and a drive video each.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from timesteer.config import AtLeastOne, NonNegative, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.evaluate.report import data_uri, write_report
 from timesteer.evaluate.runner import evaluate_loaded
-from timesteer.sim import Conditions, DriveConfig, RecordConfig, drive, record_sim
+from timesteer.files import write_json, write_text
+from timesteer.sim import (
+    CONDITIONS,
+    Conditions,
+    DaggerConfig,
+    DriveConfig,
+    RecordConfig,
+    dagger,
+    drive,
+    paired,
+    parse_seeds,
+    record_sim,
+)
 from timesteer.train import TrainConfig, train
 from timesteer.train.run import load_run
 
@@ -34,19 +51,25 @@ class DemoConfig:
     out: str = "timesteer-demo"
     quick: bool = False
     train_seeds: str = "1-8"
-    test_seeds: str = "1001-1003"
-    noise: float = 0.4
-    epochs: int | None = None  # default 12, or 4 with quick
+    test_seeds: str = "1001-1006"
+    conditions: str = "hard"  # a named set: the training drives and the test drives
+    epochs: Annotated[int | None, AtLeastOne] = None  # default 12, or 4 with quick
+    dagger_iterations: Annotated[int, NonNegative] = 0
     models: tuple[str, ...] = ("pilotnet", "cnn_gru")
-    workers: int = 0
-    seed: int = 0
+    workers: Annotated[int, NonNegative] = 0
+    seed: Annotated[int, NonNegative] = 0
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.conditions not in CONDITIONS:
+            raise TimesteerError(f"--conditions: expected one of {', '.join(CONDITIONS)}, got {self.conditions!r}")
 
     def resolved(self) -> DemoConfig:
         epochs = self.epochs if self.epochs is not None else (4 if self.quick else 12)
         if not self.quick:
             return replace(self, epochs=epochs)
-        return replace(self, train_seeds="1-3", test_seeds="1001", epochs=epochs)
+        return replace(self, train_seeds="1-3", test_seeds="1001-1002", epochs=epochs)
 
 
 def _prepare(out: Path) -> None:
@@ -64,8 +87,6 @@ def _say(cfg: DemoConfig, text: str) -> None:
 
 
 def run_demo(cfg: DemoConfig) -> Path:
-    from timesteer.sim import parse_seeds
-
     cfg = cfg.resolved()
     out = Path(cfg.out)
     _prepare(out)
@@ -73,48 +94,68 @@ def run_demo(cfg: DemoConfig) -> Path:
     train_seeds, test_seeds = parse_seeds(cfg.train_seeds), parse_seeds(cfg.test_seeds)
     if set(train_seeds) & set(test_seeds):
         raise TimesteerError("demo: training and test tracks must differ")
+    conditions: Conditions = CONDITIONS[cfg.conditions]
 
-    _say(cfg, f"recording the expert on training tracks {cfg.train_seeds} (with steering perturbations)")
+    _say(cfg, f"the expert drives training tracks {cfg.train_seeds} ({conditions.describe()}), its corrections "
+              f"recorded")
     train_rec = record_sim(RecordConfig(seeds=train_seeds, out=str(out / "recordings" / "train"),
-                                        conditions=Conditions(noise=cfg.noise), workers=cfg.workers,
-                                        progress=cfg.progress))
-    _say(cfg, f"recording the expert on held-out test tracks {cfg.test_seeds}")
+                                        conditions=conditions, workers=cfg.workers, progress=cfg.progress))
+    _say(cfg, f"the expert drives held-out test tracks {cfg.test_seeds} cleanly (open-loop reference)")
     test_rec = record_sim(RecordConfig(seeds=test_seeds, out=str(out / "recordings" / "test"), workers=cfg.workers,
                                        progress=cfg.progress))
 
-    rows: list[dict[str, Any]] = []
     report_dir = out / "report"
-    expert = drive(DriveConfig(run="expert", seeds=test_seeds, workers=cfg.workers,
+    rows: list[dict[str, Any]] = []
+    _say(cfg, f"the expert drives the test tracks ({conditions.describe()})")
+    expert = drive(DriveConfig(run="expert", seeds=test_seeds, conditions=conditions, workers=cfg.workers,
                                video_dir=str(report_dir / "drives"), progress=cfg.progress))
-    rows.append({"model": "expert", "rmse": 0.0, "smoothness": None, "drive": expert, "page": None,
+    rows.append({"model": "expert", "rmse": 0.0, "drive": expert, "page": None,
                  "video": expert["tracks"][0].get("video")})
     test = Recording.open(test_rec)
     for name in cfg.models:
-        _say(cfg, f"training {name} for up to {cfg.epochs} epochs")
         run_dir = out / "runs" / name
-        train(TrainConfig(data=str(train_rec), out=str(run_dir), model=name, epochs=cfg.epochs,
-                          val_split="blocks", seed=cfg.seed, progress=cfg.progress, tensorboard=False))
-        run = load_run(run_dir)
+        if cfg.dagger_iterations:
+            _say(cfg, f"{name}: behaviour cloning, then {cfg.dagger_iterations} DAgger iterations")
+            state = dagger(DaggerConfig(data=str(train_rec), seeds=train_seeds, out=str(run_dir), model=name,
+                                        iterations=cfg.dagger_iterations, conditions=conditions, epochs=cfg.epochs,
+                                        epochs_per_iteration=max(1, cfg.epochs // 2), seed=cfg.seed,
+                                        train={"tensorboard": False}, workers=cfg.workers, progress=cfg.progress))
+            final = Path(state["final"])
+        else:
+            _say(cfg, f"training {name} for up to {cfg.epochs} epochs")
+            train(TrainConfig(data=str(train_rec), out=str(run_dir), model=name, epochs=cfg.epochs,
+                              val_split="blocks", seed=cfg.seed, progress=cfg.progress, tensorboard=False))
+            final = run_dir
+        run = load_run(final)
         ev = evaluate_loaded(run, test, split="all")
-        page = write_report(ev, report_dir / name, video=True, video_seconds=40.0, progress=cfg.progress)
+        page = write_report(ev, report_dir / name, video=True, video_seconds=30.0, progress=cfg.progress,
+                            explain=True)
         _say(cfg, f"{name}: open-loop RMSE {ev.metrics['rmse']:.4f} rad on the test tracks; now driving them")
-        result = drive(DriveConfig(run=str(run_dir), seeds=test_seeds, workers=cfg.workers,
+        result = drive(DriveConfig(run=str(final), seeds=test_seeds, conditions=conditions, workers=cfg.workers,
                                    video_dir=str(report_dir / "drives"), progress=cfg.progress))
-        rows.append({"model": name, "rmse": ev.metrics["rmse"], "smoothness": ev.metrics["smoothness_pred"],
-                     "drive": result, "page": page.relative_to(report_dir).as_posix(),
-                     "video": result["tracks"][0].get("video")})
-        _say(cfg, f"{name}: autonomy {result['autonomy_pct']:.1f}%, {result['interventions']} interventions, "
-                  f"{result['laps_completed']}/{int(result['laps_attempted'])} laps")
+        rows.append({"model": name, "rmse": ev.metrics["rmse"], "drive": result,
+                     "page": page.relative_to(report_dir).as_posix(), "video": result["tracks"][0].get("video")})
+        _say(cfg, f"{name}: autonomy {result['autonomy_pct']:.1f}%, {result['interventions']} interventions")
 
-    summary = {"train_seeds": train_seeds, "test_seeds": test_seeds, "noise": cfg.noise, "epochs": cfg.epochs,
-               "seconds": round(time.perf_counter() - started, 1),
+    comparison = None
+    by_model = {r["model"]: r["drive"]["tracks"] for r in rows}
+    if "cnn_gru" in by_model and "pilotnet" in by_model:
+        comparison = paired(by_model["cnn_gru"], by_model["pilotnet"])
+    summary = {"train_seeds": train_seeds, "test_seeds": test_seeds, "conditions": cfg.conditions,
+               "conditions_text": conditions.describe(), "epochs": cfg.epochs,
+               "dagger_iterations": cfg.dagger_iterations, "seconds": round(time.perf_counter() - started, 1),
+               "cnn_gru_minus_pilotnet": comparison,
                "models": [{k: v for k, v in r.items() if k != "drive"} | {
-                   "autonomy_pct": r["drive"]["autonomy_pct"], "interventions": r["drive"]["interventions"],
-                   "laps_completed": r["drive"]["laps_completed"], "mean_offset_m": r["drive"]["mean_offset_m"]}
+                   "autonomy_pct": r["drive"]["autonomy_pct"], "autonomy_ci95": r["drive"]["interval"]["autonomy_ci95"],
+                   "interventions": r["drive"]["interventions"], "mean_offset_m": r["drive"]["mean_offset_m"]}
                    for r in rows]}
-    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(report_dir / "summary.json", summary)
     index = report_dir / "index.html"
-    index.write_text(_summary_page(rows, summary, report_dir), encoding="utf-8")
+    write_text(index, _summary_page(rows, summary, report_dir))
+    if comparison is not None:
+        lo, hi = comparison["autonomy_diff_ci95"]
+        _say(cfg, f"headline: cnn_gru minus pilotnet, autonomy {comparison['autonomy_diff_pct']:+.1f} points "
+                  f"(95% interval over tracks {lo:+.1f} to {hi:+.1f})")
     _say(cfg, f"done in {summary['seconds'] / 60:.1f} min")
     return index
 
@@ -124,11 +165,23 @@ def _summary_page(rows: list[dict[str, Any]], summary: dict[str, Any], report_di
     body = []
     for r in rows:
         d = r["drive"]
+        lo, hi = d["interval"]["autonomy_ci95"]
         link = f'<a href="{esc(r["page"])}">{esc(r["model"])}</a>' if r["page"] else esc(r["model"])
         rmse = "0 (it is the label)" if r["model"] == "expert" else f"{r['rmse']:.4f}"
-        body.append(f"<tr><td>{link}</td><td>{rmse}</td><td>{d['autonomy_pct']:.1f}%</td><td>{d['interventions']}</td>"
-                    f"<td>{d['laps_completed']}/{int(d['laps_attempted'])}</td><td>{d['mean_offset_m']:.2f}</td>"
-                    f"<td>{d['steering_jerk_rms_rad_s2']:.2f}</td></tr>")
+        body.append(f"<tr><td>{link}</td><td>{rmse}</td><td>{d['autonomy_pct']:.1f}% ({lo:.1f}-{hi:.1f})</td>"
+                    f"<td>{d['interventions']}</td><td>{d['laps_fraction']:.2f}</td><td>{d['mean_offset_m']:.2f}</td>"
+                    f"<td>{d['steering_jerk_rms_rad_s3']:.0f}</td></tr>")
+    headline = ""
+    c = summary["cnn_gru_minus_pilotnet"]
+    if c is not None:
+        lo, hi = c["autonomy_diff_ci95"]
+        verdict = ("the model that uses time drives better" if c["a_better"] else
+                   "the single-frame model drives better" if c["b_better"] else
+                   "on these few tracks the difference is within the noise")
+        headline = (f"<p class='headline'><b>cnn_gru minus pilotnet: {c['autonomy_diff_pct']:+.1f} points of "
+                    f"autonomy</b> (95% interval over the {c['tracks']} test tracks {lo:+.1f} to {hi:+.1f}; better on "
+                    f"{c['tracks_a_better']} tracks, worse on {c['tracks_b_better']}): {verdict}. BENCHMARKS.md has "
+                    f"the same on 20 tracks and 3 seeds.</p>")
     videos = []
     for r in rows:
         if r["video"]:
@@ -136,24 +189,27 @@ def _summary_page(rows: list[dict[str, Any]], summary: dict[str, Any], report_di
             videos.append(f'<figure><video controls muted loop playsinline width="400"><source src="{src}" '
                           f'type="video/mp4"></video><figcaption>{esc(r["model"])} driving test track '
                           f'{summary["test_seeds"][0]}</figcaption></figure>')
+    how = "then learned from their own drives (DAgger), " if summary["dagger_iterations"] else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>timesteer demo</title>
 <style>body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }}
 table {{ border-collapse: collapse; }} th, td {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: left; }}
-figure {{ display: inline-block; margin: 0.5em; }}</style></head>
+figure {{ display: inline-block; margin: 0.5em; }} .headline {{ font-size: 1.15em; }}</style></head>
 <body>
-<h1>timesteer demo</h1>
-<p>The expert drove CarRacing tracks {esc(str(summary['train_seeds']))} with steering perturbations (noise
-{summary['noise']}), recording its corrective steering; the models trained on those frames for up to
-{summary['epochs']} epochs. Everything below is measured on held-out tracks {esc(str(summary['test_seeds']))}.
-Open-loop: RMSE against the expert's steering, in radians of wheel angle. Closed-loop: the model steers (the
-expert's speed controller works the pedals); an intervention is the car's centre leaving the road; autonomy =
-(1 - interventions x 6 s / elapsed s) x 100.</p>
-<table><tr><th>model</th><th>open-loop RMSE (rad)</th><th>autonomy</th><th>interventions</th><th>laps</th>
-<th>mean offset (m)</th><th>steering jerk (rad/s²)</th></tr>
+<h1>timesteer demo: steering through time, under the conditions real cars have</h1>
+<p>The expert drove CarRacing tracks {esc(str(summary['train_seeds']))} under the <b>{esc(summary['conditions'])}</b>
+conditions ({esc(summary['conditions_text'])}), its corrections recorded. <code>pilotnet</code> sees one frame;
+<code>cnn_gru</code> sees frames through time, its state carried from frame to frame. Both trained on those drives for
+up to {summary['epochs']} epochs, {how}and drove held-out tracks {esc(str(summary['test_seeds']))} under the same
+conditions, next to the expert (who sees the true state, including its delayed commands and the pushes on the
+steering). An intervention is the car's centre leaving the road; autonomy = (1 - interventions x 6 s / elapsed s) x
+100, with a 95% interval over tracks.</p>
+{headline}
+<table><tr><th>driver</th><th>open-loop RMSE (rad, clean test drives)</th><th>autonomy (95% interval)</th>
+<th>interventions</th><th>laps</th><th>mean offset (m)</th><th>steering jerk (rad/s³)</th></tr>
 {''.join(body)}
 </table>
-<p>Each model's name links to its open-loop report: plots and the two-steering-wheel video.</p>
+<p>Each model's name links to its report: plots, the two-steering-wheel video, and how far back it looks.</p>
 <h2>Closed-loop drives</h2>
 {''.join(videos)}
 <p>Made in {summary['seconds'] / 60:.1f} minutes. Runs, recordings and this report sit in
