@@ -30,6 +30,7 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
 
     steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1)  # type: ignore[arg-type]
     steerer.gap_reset_s = None  # the simulator's clock has no pauses; interventions reset explicitly
+    steerer.slow_warned = True  # lost frames are a driving condition here, not a slow camera to warn about
 
     def policy(frame: Any, t_s: float) -> float:
         return steerer.step(frame, t_s)

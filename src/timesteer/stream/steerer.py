@@ -183,22 +183,16 @@ class Steerer:
         """One already-shaped frame (height, width, 3) uint8 -> steering in the recording's unit."""
         if not self.due(timestamp_s):
             return self._latest
+        return self._advance(frame)
+
+    def step(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
+        """One native camera frame -> steering in the recording's unit, state carried. A frame that is not
+        due is not even resized."""
+        if not self.due(timestamp_s):
+            return self._latest
+        return self._advance(self.shape(frame))
+
+    def _advance(self, frame: np.ndarray) -> float:
         self._latest, self.state = self.runner(frame, self.state)
         self.frames_seen += 1
         return self._latest
-
-    def step(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
-        """One native camera frame -> steering in the recording's unit, state carried."""
-        if timestamp_s is not None and not self._would_step(timestamp_s):
-            self.frames_given += 1
-            return self._latest
-        return self.step_shaped(self.shape(frame), timestamp_s)
-
-    def _would_step(self, timestamp_s: float) -> bool:
-        """Cheap pre-check so frames that will be skipped are not even resized."""
-        if self._last_t is None or (self.gap_reset_s and timestamp_s - self._last_t > self.gap_reset_s):
-            return True
-        if timestamp_s <= self._last_t:
-            return False
-        return self.period_s is None or self._next_due is None or \
-            timestamp_s >= self._next_due - self.DUE_TOLERANCE * self.period_s
