@@ -110,10 +110,15 @@ def run_benchmark(args: argparse.Namespace) -> None:
         if data == "dagger":
             state = run / "dagger.json"
             if not state.exists() or "final" not in json.loads(state.read_text()):
+                # Iteration 0 is the behaviour-cloning run on the noisy recording (trained above, same seed),
+                # unless this DAgger run began before that option existed.
+                bc = out / "runs" / f"noisy-{model}-seed{seed}"
+                start = str(bc) if finished(bc) and not (run / "iter0").exists() else None
                 dagger(DaggerConfig(data=str(recs["noisy"]), seeds=train_seeds, out=str(run), model=model,
                                     iterations=args.dagger_iterations, conditions=CONDITIONS["hard"],
                                     epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
-                                    seed=seed, train=common, workers=args.workers, progress=False))
+                                    seed=seed, train=common, workers=args.workers, progress=False,
+                                    start_run=start))
             final = Path(json.loads(state.read_text())["final"])
         else:
             if not finished(run):

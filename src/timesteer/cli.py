@@ -359,6 +359,8 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="cnn_gru", help="registered model name")
     p.add_argument("--model-config", type=json.loads, default={}, help="model options as JSON")
     p.add_argument("--iterations", type=int, default=4, help="DAgger iterations after behaviour cloning")
+    p.add_argument("--start", metavar="RUN", dest="start_run",
+                   help="a run already trained on --data to start from, instead of training iteration 0")
     p.add_argument("--beta", type=float, default=0.5, help="share of frames the expert takes over in iteration 1")
     p.add_argument("--beta-decay", type=float, default=0.5, help="beta_i = beta * decay^(i-1)")
     p.add_argument("--epochs", type=int, default=12, help="epochs of iteration 0 (behaviour cloning)")
@@ -384,6 +386,7 @@ def _dagger(args: argparse.Namespace) -> int:
                                 conditions=_conditions(args), beta=args.beta, beta_decay=args.beta_decay,
                                 epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
                                 warm_start=args.warm_start, laps=args.laps, seed=args.seed, train=args.train,
+                                start_run=args.start_run,
                                 workers=args.workers, progress=not args.quiet))
     print(f"final model: {state['final']}")
     for row in state["iterations"]:

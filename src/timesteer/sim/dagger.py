@@ -55,6 +55,7 @@ class DaggerConfig:
     max_seconds: Annotated[float, Positive] = 150.0
     seed: Annotated[int, NonNegative] = 0
     train: dict[str, Any] = field(default_factory=dict)  # other `TrainConfig` fields (lr, batch_frames, ...)
+    start_run: str | None = None  # iteration 0 already trained on `data` (behaviour cloning): start from it
     workers: Annotated[int, NonNegative] = 0
     progress: bool = True
 
@@ -117,11 +118,16 @@ def dagger(cfg: DaggerConfig) -> dict[str, Any]:
         state = {"config": _plain(cfg), "iterations": state.get("iterations", [])}
         log = {row["iteration"]: row for row in state["iterations"]}
 
-        run0 = out / "iter0" / "run"
-        (out / "iter0").mkdir(exist_ok=True)
-        _say(cfg, f"iteration 0: behaviour cloning on the expert's recording, {cfg.epochs} epochs")
-        _train_stage(_train_config(cfg, run0, cfg.data, cfg.epochs, None), run0)
-        previous = run0
+        if cfg.start_run is not None:
+            previous = Path(cfg.start_run)
+            if not _finished(previous):
+                raise TimesteerError(f"{previous}: not a finished training run to start DAgger from")
+            _say(cfg, f"iteration 0: {previous} (already trained on the expert's recording)")
+        else:
+            previous = out / "iter0" / "run"
+            (out / "iter0").mkdir(exist_ok=True)
+            _say(cfg, f"iteration 0: behaviour cloning on the expert's recording, {cfg.epochs} epochs")
+            _train_stage(_train_config(cfg, previous, cfg.data, cfg.epochs, None), previous)
         for i in range(1, cfg.iterations + 1):
             stage = out / f"iter{i}"
             stage.mkdir(exist_ok=True)
