@@ -4,6 +4,7 @@
     python3 dev.py demo [DEMO ARGS]    # set up, then `timesteer demo`
     python3 dev.py test [PYTEST ARGS]  # set up, then ruff and the test suite
     python3 dev.py setup               # set up only
+    python3 dev.py sim duckietown      # also create .venv-duckietown, the Duckietown simulator's own environment
 
 Setting up creates `.venv` (standard library `venv`), installs a CPU build of PyTorch unless
 TIMESTEER_TORCH=cuda is set, then installs timesteer in editable mode with its dev extras. A stamp
@@ -27,6 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".timesteer-setup"
+# Duckietown's simulator pins old numpy, pyglet and gym, which clash with timesteer's own: it lives in an
+# environment of its own, and timesteer talks to it across a process boundary (sim/duckietown.py).
+SIM_VENVS = {"duckietown": ROOT / ".venv-duckietown"}
+DUCKIETOWN_PINS = [
+    "duckietown-gym-daffy==6.1.34", "duckietown-world-daffy==6.4.3", "pyglet==1.5.31", "numpy==1.23.5",
+    "scipy<1.12", "matplotlib<3.9", "contourpy<1.3", "opencv-python==4.10.0.84", "gym==0.26.2",
+]
 TORCH_PIN = "torch==2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -89,11 +97,32 @@ def setup() -> None:
     STAMP.write_text(stamp)
 
 
+def setup_sim(name: str) -> None:
+    """Create (once) the environment of simulator `name`; a stamp of its pins makes a second run instant."""
+    venv = SIM_VENVS[name]
+    stamp = venv / ".timesteer-sim"
+    wanted = "\n".join(DUCKIETOWN_PINS) + "\n" + sys.version
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    folder = "Scripts" if os.name == "nt" else "bin"
+    python = venv / folder / ("python.exe" if os.name == "nt" else "python")
+    if not python.exists():
+        run([sys.executable, "-m", "venv", venv])
+    run([python, "-m", "pip", "install", "--quiet", *DUCKIETOWN_PINS])
+    stamp.write_text(wanted)
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "setup"}:
+    if not argv or argv[0] not in {"demo", "test", "setup", "sim"}:
         print(__doc__)
         return 2
     job, rest = argv[0], argv[1:]
+    if job == "sim":
+        if len(rest) != 1 or rest[0] not in SIM_VENVS:
+            print(f"usage: python3 dev.py sim {{{','.join(SIM_VENVS)}}}")
+            return 2
+        setup_sim(rest[0])
+        return 0
     setup()
     if job == "setup":
         return 0

@@ -291,6 +291,12 @@ def _conditions_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed-scale", type=float, help="the speed plan's set speeds times this (hard: 1.2)")
 
 
+def _sim_args(p: argparse.ArgumentParser, default_text: str) -> None:
+    p.add_argument("--sim", choices=["carracing", "duckietown"], help=f"the simulator ({default_text})")
+    p.add_argument("--maps", type=lambda t: [m.strip() for m in t.split(",") if m.strip()],
+                   help="Duckietown maps, comma separated, each driven with every seed (default: loop_empty)")
+
+
 def _conditions(args: argparse.Namespace):
     from timesteer.sim import conditions_from
 
@@ -302,11 +308,14 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", required=True, help="CarRacing track seeds, e.g. 1-8 or 1,4,9")
     p.add_argument("--out", required=True, help="new recording directory")
     p.add_argument("--laps", type=float, default=1.0, help="laps per track")
-    p.add_argument("--frame-skip", type=int, default=2, help="physics steps per frame (50 Hz / 2 = 25 fps)")
+    p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
+    p.add_argument("--frame-skip", type=int,
+                   help="physics steps per frame (default: CarRacing 2, 50 Hz / 2 = 25 fps; Duckietown 1, 30 fps)")
     p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
     p.add_argument("--workers", type=int, default=0, help="parallel episodes (0: one per CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a recording")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _sim_args(p, "default: carracing")
     _conditions_args(p)
 
 
@@ -318,6 +327,7 @@ def _record_sim(args: argparse.Namespace) -> int:
 
     path = record_sim(RecordConfig(seeds=parse_seeds(args.seeds), out=args.out, laps=args.laps,
                                    conditions=_conditions(args), frame_skip=args.frame_skip,
+                                   sim=args.sim or "carracing", maps=args.maps, max_seconds=args.max_seconds,
                                    size=parse_size(args.size), workers=args.workers, overwrite=args.overwrite,
                                    progress=not args.quiet))
     print(format_info(recording_info(path)))
@@ -336,6 +346,7 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _sim_args(p, "default: the one the run was trained on; for the expert, carracing")
     _conditions_args(p)
 
 
@@ -345,6 +356,7 @@ def _drive(args: argparse.Namespace) -> int:
 
     result = drive(DriveConfig(run=args.run, seeds=parse_seeds(args.seeds), laps=args.laps,
                                max_seconds=args.max_seconds, conditions=_conditions(args), video_dir=args.video,
+                               sim=args.sim, maps=args.maps,
                                checkpoint=args.checkpoint, backend=args.backend, workers=args.workers,
                                progress=not args.quiet))
     print_json(result) if args.json else print(format_drive(result))
@@ -373,6 +385,7 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
                    help='other training options as JSON, e.g. \'{"lr": 0.002, "threads": 2}\'')
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _sim_args(p, "default: carracing")
     _conditions_args(p)
 
 
@@ -386,7 +399,7 @@ def _dagger(args: argparse.Namespace) -> int:
                                 conditions=_conditions(args), beta=args.beta, beta_decay=args.beta_decay,
                                 epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
                                 warm_start=args.warm_start, laps=args.laps, seed=args.seed, train=args.train,
-                                start_run=args.start_run,
+                                start_run=args.start_run, sim=args.sim or "carracing", maps=args.maps,
                                 workers=args.workers, progress=not args.quiet))
     print(f"final model: {state['final']}")
     for row in state["iterations"]:

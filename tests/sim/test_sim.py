@@ -91,7 +91,7 @@ def test_drive_a_trained_model_and_warn_about_training_tracks(sim_rec, tmp_path)
                                progress=False))
     assert {"autonomy_pct", "interventions", "laps_completed", "mean_offset_m", "tracks"} <= set(result)
     assert [t["seed"] for t in result["tracks"]] == [2, 11]
-    assert result["seeds_overlap_training"] == [2]
+    assert result["seeds_overlap_training"] == ["2"]
     assert all((tmp_path / "v" / f"run-track{s}.mp4").stat().st_size > 1000 for s in (2, 11))
 
 

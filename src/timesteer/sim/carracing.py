@@ -28,7 +28,10 @@ PEDAL_GAIN = 0.08  # throttle per m/s of speed error
 
 
 class CarRacingSim:
+    name = "carracing"
     physics_dt_s = 1.0 / FPS
+    warmup_s = ZOOM_IN_S
+    expert_law = "pure_pursuit"
     max_steer_rad = MAX_STEER_RAD
     wheelbase_m = WHEELBASE_M
     frame_shape = (*OBS_SIZE, 3)

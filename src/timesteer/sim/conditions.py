@@ -1,7 +1,7 @@
 """Driving conditions real cars have, drawn from the track's seed so every driver meets the same events.
 
 - `noise`: steering disturbances, pulses added to whatever is executed (gusts, ruts, a nudge): up to
-  `noise` x 0.4 rad for 0.2-0.8 s, starting about 0.6 times a second.
+  `noise` x full lock (0.4 rad in CarRacing) for 0.2-0.8 s, starting about 0.6 times a second.
 - `latency_ms`: a command takes effect this long after the frame it was computed from (camera, compute
   and actuator delay; real cars have 50-200 ms). Rounded to whole physics steps (20 ms in CarRacing).
 - `drop_frames`: the probability that a camera frame is lost; losses come in bursts (a lost frame is
@@ -24,7 +24,7 @@ from timesteer.config import NonNegative, Positive, Range, validate
 from timesteer.errors import ConfigError
 
 NOISE_RATE_HZ = 0.6  # how often a disturbance starts, on average
-NOISE_FULL_RAD = 0.4  # noise 1.0 pushes up to this (CarRacing's full lock)
+NOISE_FULL_RAD = 0.4  # noise 1.0 pushes up to this by default: CarRacing's full lock (a simulator passes its own)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class Pulse:
 class Events:
     """The disturbances and frame losses of one track, drawn once from its seed."""
 
-    def __init__(self, seed: int, conditions: Conditions, horizon_s: float, frame_period_s: float) -> None:
+    def __init__(self, seed: int, conditions: Conditions, horizon_s: float, frame_period_s: float,
+                 full_scale: float = NOISE_FULL_RAD) -> None:
         self.conditions = conditions
         self.pulses: list[Pulse] = []
         rng = np.random.default_rng([seed, 7])
@@ -83,7 +84,7 @@ class Events:
             t = float(rng.exponential(1 / NOISE_RATE_HZ))
             while t < horizon_s:
                 duration = float(rng.uniform(0.2, 0.8))
-                size = float(rng.choice([-1, 1]) * rng.uniform(0.4, 1.0) * conditions.noise * NOISE_FULL_RAD)
+                size = float(rng.choice([-1, 1]) * rng.uniform(0.4, 1.0) * conditions.noise * full_scale)
                 self.pulses.append(Pulse(t, duration, size))
                 t += duration + float(rng.exponential(1 / NOISE_RATE_HZ))
         slots = int(np.ceil(horizon_s / frame_period_s)) + 2

@@ -46,6 +46,8 @@ class DaggerConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     iterations: Annotated[int, NonNegative] = 4
     conditions: Conditions = field(default_factory=Conditions)
+    sim: str = "carracing"
+    maps: list[str] | None = None  # Duckietown maps the learner drives (with every seed)
     beta: Annotated[float, Fraction] = 0.5  # the expert's share of frames in iteration 1
     beta_decay: Annotated[float, Fraction] = 0.5  # beta_i = beta * beta_decay^(i-1)
     epochs: Annotated[int, AtLeastOne] = 12  # iteration 0 (behaviour cloning)
@@ -137,8 +139,9 @@ def dagger(cfg: DaggerConfig) -> dict[str, Any]:
                 _say(cfg, f"iteration {i}: the learner drives tracks {cfg.seeds} ({cfg.conditions.describe()}), "
                           f"the expert taking over {100 * beta:.0f}% of frames")
                 record_sim(RecordConfig(seeds=seeds, out=str(drives), laps=cfg.laps, conditions=cfg.conditions,
-                                        max_seconds=cfg.max_seconds, workers=cfg.workers, progress=cfg.progress,
-                                        driver=str(previous), expert_share=beta, mix_seed=i))
+                                        sim=cfg.sim, maps=cfg.maps, max_seconds=cfg.max_seconds,
+                                        workers=cfg.workers, progress=cfg.progress, driver=str(previous),
+                                        expert_share=beta, mix_seed=i))
             episodes = Recording.open(drives).manifest.source.details.get("episodes", [])
             interventions = sum(int(e["interventions"]) for e in episodes)
             elapsed = sum(float(e["elapsed_s"]) for e in episodes)

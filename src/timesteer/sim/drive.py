@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 from timesteer.config import AtLeastOne, NonNegative, Positive, to_dict, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
-from timesteer.sim.carracing import FPS, crop_dashboard
 from timesteer.sim.conditions import Conditions
-from timesteer.sim.drivers import EXPERT, model_policy, read_driver
+from timesteer.sim.drivers import EXPERT, model_policy, read_driver, run_simulator
 from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim.parallel import parse_seeds, run_parallel
 from timesteer.sim.stats import track_interval
+from timesteer.sim.tracks import SIMULATORS, Track, simulator_class, tracks_for
 from timesteer.sim.video import write_drive_video
 from timesteer.train.run import RunInfo, Which
 
@@ -33,6 +33,8 @@ class DriveConfig:
     laps: Annotated[float, Positive] = 1.0
     max_seconds: Annotated[float, Positive] = 150.0
     conditions: Conditions = field(default_factory=Conditions)
+    sim: str | None = None  # default: the simulator the run was trained on (the expert: CarRacing)
+    maps: list[str] | None = None  # Duckietown maps, each driven with every seed
     video_dir: str | None = None
     checkpoint: Which = "best"
     device: str = "cpu"
@@ -45,33 +47,36 @@ class DriveConfig:
         validate(self)
 
 
-def training_tracks(info: RunInfo) -> tuple[list[int] | None, int | None]:
-    """(track seeds the run's recordings were made on, their frame_skip), when they can be found."""
-    seeds: set[int] = set()
+def training_tracks(info: RunInfo) -> tuple[list[str] | None, int | None]:
+    """(names of the tracks the run's recordings were made on, their frame_skip), when they can be found."""
+    names: set[str] = set()
     skip = None
     for ref in info.data.recordings:
         try:
             details = Recording.open(ref.path).manifest.source.details
         except TimesteerError:
             return None, None
-        seeds |= {int(s) for s in details.get("seeds", []) if isinstance(s, int)}
+        names |= {str(t) for t in details.get("tracks") or details.get("seeds", [])}
         skip = skip or details.get("frame_skip")
-    return sorted(seeds), skip
+    return sorted(names), skip
 
 
-def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
+def _drive_one(track: Track, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
     policy = on_reset = None
     if cfg.run != EXPERT:
         policy, on_reset = model_policy(cfg.run, cfg.checkpoint, cfg.device, cfg.backend)
     keep = cfg.video_dir is not None
-    ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
-                                         conditions=cfg.conditions, keep_frames=keep), policy, on_reset)
+    ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
+                                               conditions=cfg.conditions, keep_frames=keep), policy, on_reset,
+                     make_sim=track.factory(), track=track.name)
     out = ep.metrics()
     if keep and ep.frames:
         name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
-        frames = [crop_dashboard(f) for f in ep.frames]
-        video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{seed}.mp4", frames, ep.commands_rad,
-                                  ep.labels_rad, FPS / frame_skip)
+        crop = simulator_class(track.sim).crop_bottom
+        frames = [f[: f.shape[0] - crop] for f in ep.frames]
+        video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{track.name.replace(':', '-')}.mp4", frames,
+                                  ep.commands_rad, ep.labels_rad, 1.0 / ep.frame_period_s,
+                                  simulator_class(track.sim).max_steer_rad)
         out["video"] = str(video)
     return out
 
@@ -79,35 +84,42 @@ def _drive_one(seed: int, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
 def drive(cfg: DriveConfig) -> dict[str, Any]:
     seeds = parse_seeds(cfg.seeds)
     trained_on, skip = (None, None)
-    info = read_driver(cfg.run)
+    info = read_driver(cfg.run, cfg.sim)
+    sim = cfg.sim or (run_simulator(info) if info is not None else None) or "carracing"
+    tracks = tracks_for(sim, seeds, cfg.maps)
+    if sim == "duckietown":
+        from timesteer.sim.duckietown import check_environment
+
+        check_environment()
     if info is not None:
         trained_on, skip = training_tracks(info)
-    frame_skip = cfg.frame_skip or skip or 2
-    tracks = run_parallel(_drive_one, seeds, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
-                          cfg.progress)
-    elapsed = sum(t["elapsed_s"] for t in tracks)
-    interventions = sum(t["interventions"] for t in tracks)
-    overlap = sorted(set(seeds) & set(trained_on or []))
+    frame_skip = cfg.frame_skip or skip or SIMULATORS[sim]["frame_skip"]
+    results = run_parallel(_drive_one, tracks, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
+                           cfg.progress)
+    elapsed = sum(t["elapsed_s"] for t in results)
+    interventions = sum(t["interventions"] for t in results)
+    overlap = sorted(set(t.name for t in tracks) & set(trained_on or []))
     return {
         "run": cfg.run,
         "conditions": to_dict(cfg.conditions),
         "conditions_text": cfg.conditions.describe(),
         "autonomy_pct": autonomy_pct(interventions, elapsed),
         "interventions": interventions,
-        "laps_completed": sum(t["laps_completed"] for t in tracks),
-        "laps_fraction": round(sum(t["laps_fraction"] for t in tracks), 3),
+        "laps_completed": sum(t["laps_completed"] for t in results),
+        "laps_fraction": round(sum(t["laps_fraction"] for t in results), 3),
         "laps_attempted": cfg.laps * len(seeds),
         "elapsed_s": round(elapsed, 2),
-        "mean_offset_m": sum(t["mean_offset_m"] * t["elapsed_s"] for t in tracks) / max(elapsed, 1e-9),
-        "max_offset_m": max(t["max_offset_m"] for t in tracks),
-        "steering_jerk_rms_rad_s3": sum(t["steering_jerk_rms_rad_s3"] * t["elapsed_s"] for t in tracks)
+        "mean_offset_m": sum(t["mean_offset_m"] * t["elapsed_s"] for t in results) / max(elapsed, 1e-9),
+        "max_offset_m": max(t["max_offset_m"] for t in results),
+        "steering_jerk_rms_rad_s3": sum(t["steering_jerk_rms_rad_s3"] * t["elapsed_s"] for t in results)
         / max(elapsed, 1e-9),
-        "interval": track_interval(tracks),
+        "interval": track_interval(results),
         "seeds": seeds,
         "training_seeds": trained_on,
         "seeds_overlap_training": overlap,
         "frame_skip": frame_skip,
-        "tracks": tracks,
+        "sim": sim,
+        "tracks": results,
     }
 
 
@@ -116,7 +128,7 @@ def format_drive(result: dict[str, Any]) -> str:
              f"{'track':>6} {'autonomy':>9} {'interv.':>7} {'laps':>6} {'seconds':>8} {'mean off':>9} "
              f"{'max off':>8} {'jerk rad/s³':>12}"]
     for t in result["tracks"]:
-        lines.append(f"{t['seed']:>6} {t['autonomy_pct']:>8.1f}% {t['interventions']:>7} {t['laps_fraction']:>6.2f} "
+        lines.append(f"{t['track']:>6} {t['autonomy_pct']:>8.1f}% {t['interventions']:>7} {t['laps_fraction']:>6.2f} "
                      f"{t['elapsed_s']:>8.1f} {t['mean_offset_m']:>8.2f}m {t['max_offset_m']:>7.2f}m "
                      f"{t['steering_jerk_rms_rad_s3']:>12.1f}")
     ci = result["interval"]

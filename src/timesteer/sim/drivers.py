@@ -7,20 +7,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from timesteer.data import Recording
 from timesteer.errors import TimesteerError
-from timesteer.sim.carracing import OBS_SIZE
 from timesteer.sim.episode import Policy
+from timesteer.sim.tracks import SIMULATORS, simulator_class
 from timesteer.train.run import RunInfo, Which, read_run_info
 
 EXPERT = "expert"
 
 
-def check_run_drives_carracing(run_dir: str, info: RunInfo) -> None:
+def run_simulator(info: RunInfo) -> str | None:
+    """The simulator a run's recordings came from, when they are still there to ask."""
+    for ref in info.data.recordings:
+        try:
+            fmt = Recording.open(ref.path).manifest.source.format
+        except TimesteerError:
+            continue
+        if fmt in SIMULATORS:
+            return fmt
+    return None
+
+
+def check_run_drives(run_dir: str, info: RunInfo, sim: str) -> None:
     f, unit = info.data.frame, info.data.steering.unit
-    if unit != "rad" or (f.source_height, f.source_width) != OBS_SIZE:
+    cls = simulator_class(sim)
+    size = cls.frame_shape[:2]
+    if unit != SIMULATORS[sim]["unit"] or (f.source_height, f.source_width) != size:
         raise TimesteerError(f"{run_dir}: trained on {f.source_height}x{f.source_width} frames with steering in "
-                             f"{unit!r}; driving CarRacing needs a model trained on `timesteer record-sim` "
-                             f"recordings (96x96 observations, radians)")
+                             f"{unit!r}; driving {sim} needs a model trained on `timesteer record-sim --sim {sim}` "
+                             f"recordings ({size[1]}x{size[0]} frames, {SIMULATORS[sim]['unit']!r})")
 
 
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
@@ -38,10 +53,11 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
     return policy, steerer.reset
 
 
-def read_driver(run_dir: str) -> RunInfo | None:
-    """The run's description (checked to be a CarRacing driver), or None for the expert."""
+def read_driver(run_dir: str, sim: str | None = None) -> RunInfo | None:
+    """The run's description (checked to be able to drive `sim`, by default the simulator its recordings
+    came from, else CarRacing), or None for the expert."""
     if run_dir == EXPERT:
         return None
     info = read_run_info(run_dir)
-    check_run_drives_carracing(run_dir, info)
+    check_run_drives(run_dir, info, sim or run_simulator(info) or "carracing")
     return info

@@ -22,7 +22,7 @@ from typing import Annotated
 import numpy as np
 
 from timesteer.config import AtLeastOne, Fraction, Positive, validate
-from timesteer.sim.carracing import ZOOM_IN_S, CarRacingSim
+from timesteer.sim.carracing import CarRacingSim
 from timesteer.sim.conditions import Conditions, Events
 from timesteer.sim.expert import Expert, ExpertConfig, SpeedPlan
 from timesteer.sim.interface import Simulator
@@ -41,7 +41,7 @@ class EpisodeConfig:
     frame_skip: Annotated[int, AtLeastOne] = 2  # physics steps per camera frame (50 Hz / 2 = 25 frames per second)
     conditions: Conditions = field(default_factory=Conditions)
     keep_frames: bool = False  # keep the camera frames (recording, video)
-    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    expert: ExpertConfig | None = None  # None: the simulator's own defaults
     # DAgger: per frame, the expert's command is executed instead of the policy's with this probability.
     expert_share: Annotated[float, Fraction] = 0.0
     mix_seed: int = 0
@@ -53,6 +53,7 @@ class EpisodeConfig:
 @dataclass
 class EpisodeResult:
     seed: int
+    track: str = ""  # the track's name: its seed, or map:seed
     elapsed_s: float = 0.0
     interventions: int = 0
     laps_completed: int = 0
@@ -77,6 +78,7 @@ class EpisodeResult:
         offsets = np.asarray(self.offsets_m) if self.offsets_m else np.zeros(1)
         return {
             "seed": self.seed,
+            "track": self.track or str(self.seed),
             "autonomy_pct": autonomy_pct(self.interventions, self.elapsed_s),
             "interventions": self.interventions,
             "laps_completed": self.laps_completed,
@@ -105,28 +107,32 @@ def latency_steps(latency_ms: float, physics_dt_s: float) -> int:
 
 
 def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
-                on_reset: Callable[[], None] | None = None, make_sim: SimFactory = CarRacingSim) -> EpisodeResult:
+                on_reset: Callable[[], None] | None = None, make_sim: SimFactory = CarRacingSim,
+                track: str = "") -> EpisodeResult:
     """Drive track `seed` for `cfg.laps` laps (or `cfg.max_seconds`), steered by `policy` (None: the
     expert) under `cfg.conditions`, with the speed plan on the pedals."""
     sim = make_sim(seed)
     try:
-        return _drive(sim, seed, cfg, policy, on_reset)
+        result = _drive(sim, seed, cfg, policy, on_reset)
+        result.track = track or str(seed)
+        return result
     finally:
         sim.close()
 
 
 def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
            on_reset: Callable[[], None] | None) -> EpisodeResult:
-    expert = Expert(cfg.expert)
-    plan = SpeedPlan(cfg.expert, cfg.conditions.speed_scale)
+    expert_cfg = cfg.expert or ExpertConfig(**getattr(sim, "expert_defaults", {}))
+    expert = Expert(expert_cfg)
+    plan = SpeedPlan(expert_cfg, cfg.conditions.speed_scale)
     dt = sim.physics_dt_s
     period = cfg.frame_skip * dt
     lag = latency_steps(cfg.conditions.latency_ms, dt)
-    events = Events(seed, cfg.conditions, cfg.max_seconds + 1.0, period)
+    events = Events(seed, cfg.conditions, cfg.max_seconds + 1.0, period, sim.max_steer_rad)
     mix = np.random.default_rng([seed, 13, cfg.mix_seed])
 
-    # The zoom-in second: the expert drives off the line; nobody learns from or is judged on it.
-    while sim.t_s < ZOOM_IN_S:
+    # A warm-up (CarRacing's zoom-in second): the expert drives; nobody learns from or is judged on it.
+    while sim.t_s < getattr(sim, "warmup_s", 0.0):
         sim.physics_step(expert.steer_rad(sim), plan.target_mps(sim))
     start_progress = sim.lane().progress_m
     result = EpisodeResult(seed=seed, track_length_m=sim.lane().route_length_m, frame_period_s=period)

@@ -37,24 +37,24 @@ def parse_seeds(text: str | list[int]) -> list[int]:
     return seeds
 
 
-def run_parallel(fn: Callable[..., Any], seeds: list[int], workers: int, args: tuple, desc: str,
+def run_parallel(fn: Callable[..., Any], items: list[Any], workers: int, args: tuple, desc: str,
                  progress: bool) -> list[Any]:
-    """fn(seed, *args) for every seed, on `workers` spawned processes (0: one per CPU)."""
-    workers = min(len(seeds), workers or os.cpu_count() or 1)
+    """fn(item, *args) for every item (a track), on `workers` spawned processes (0: one per CPU)."""
+    workers = min(len(items), workers or os.cpu_count() or 1)
     results: dict[int, Any] = {}
-    bar = tqdm(total=len(seeds), desc=desc, unit="track", disable=not progress, leave=False)
+    bar = tqdm(total=len(items), desc=desc, unit="track", disable=not progress, leave=False)
     try:
         if workers <= 1:
-            for seed in seeds:
-                results[seed] = fn(seed, *args)
+            for k, item in enumerate(items):
+                results[k] = fn(item, *args)
                 bar.update(1)
         else:
             # spawn, not fork: the parent may hold torch threads and a Box2D world, which fork copies badly.
             ctx = multiprocessing.get_context("spawn")
             pool = ctx.Pool(workers, initializer=_worker_init)
             try:
-                for seed, result in pool.imap_unordered(_call, [(fn, seed, args) for seed in seeds]):
-                    results[seed] = result
+                for k, result in pool.imap_unordered(_call, [(fn, k, item, args) for k, item in enumerate(items)]):
+                    results[k] = result
                     bar.update(1)
                 pool.close()
             except BaseException:
@@ -64,12 +64,12 @@ def run_parallel(fn: Callable[..., Any], seeds: list[int], workers: int, args: t
                 pool.join()
     finally:
         bar.close()
-    return [results[s] for s in seeds]
+    return [results[k] for k in range(len(items))]
 
 
 def _call(job: tuple) -> tuple[int, Any]:
-    fn, seed, args = job
-    return seed, fn(seed, *args)
+    fn, k, item, args = job
+    return k, fn(item, *args)
 
 
 def _worker_init() -> None:

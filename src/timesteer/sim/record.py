@@ -27,12 +27,12 @@ from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source, Ste
 from timesteer.data.segments import frame_rate, segment_ids, split_segments
 from timesteer.data.writer import RecordingWriter
 from timesteer.errors import ConfigError
-from timesteer.sim.carracing import DASHBOARD_ROWS, MAX_STEER_RAD, OBS_SIZE
 from timesteer.sim.conditions import Conditions
 from timesteer.sim.drivers import EXPERT, model_policy, read_driver
 from timesteer.sim.episode import EpisodeConfig, run_episode
 from timesteer.sim.expert import ExpertConfig
 from timesteer.sim.parallel import parse_seeds, run_parallel
+from timesteer.sim.tracks import SIMULATORS, Track, simulator_class, tracks_for
 
 EPISODE_GAP_S = 10.0  # time left between episodes in timestamp_s, so segments never touch
 
@@ -43,13 +43,15 @@ class RecordConfig:
     out: str
     laps: Annotated[float, Positive] = 1.0
     conditions: Conditions = field(default_factory=Conditions)
-    frame_skip: Annotated[int, AtLeastOne] = 2
+    sim: str = "carracing"  # or "duckietown"
+    maps: list[str] | None = None  # Duckietown maps (each driven with every seed)
+    frame_skip: Annotated[int | None, AtLeastOne] = None  # physics steps per frame; default the simulator's
     max_seconds: Annotated[float, Positive] = 150.0
     size: Annotated[tuple[int, int] | None, AtLeastOne] = None  # working size; default the cropped 84x96 view
     workers: Annotated[int, NonNegative] = 0  # parallel episodes; 0 = one per CPU
     overwrite: bool = False
     progress: bool = True
-    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    expert: ExpertConfig | None = None  # default: the simulator's own
     driver: str = EXPERT  # who steers: the expert, or a run directory (DAgger)
     expert_share: Annotated[float, Fraction] = 0.0  # with a run driving: frames the expert takes over
     mix_seed: int = 0
@@ -59,38 +61,51 @@ class RecordConfig:
         validate(self)
 
 
-def _episode_to_file(seed: int, cfg: RecordConfig, folder: str) -> dict[str, Any]:
+def frame_skip_of(cfg: RecordConfig) -> int:
+    return cfg.frame_skip or SIMULATORS[cfg.sim]["frame_skip"]
+
+
+def _episode_to_file(track: Track, cfg: RecordConfig, folder: str) -> dict[str, Any]:
     """Worker: drive one episode, shape its frames, save them; return signals and metrics."""
     policy = on_reset = None
     if cfg.driver != EXPERT:
         policy, on_reset = model_policy(cfg.driver, cfg.checkpoint)  # type: ignore[arg-type]
-    ep = run_episode(seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=cfg.frame_skip,
-                                         conditions=cfg.conditions, keep_frames=True, expert=cfg.expert,
-                                         expert_share=cfg.expert_share, mix_seed=cfg.mix_seed),
-                     policy, on_reset)
+    ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds,
+                                               frame_skip=frame_skip_of(cfg), conditions=cfg.conditions,
+                                               keep_frames=True, expert=cfg.expert, expert_share=cfg.expert_share,
+                                               mix_seed=cfg.mix_seed),
+                     policy, on_reset, make_sim=track.factory(), track=track.name)
     shaper = shaper_for(cfg)
     frames = np.stack([shaper.shape_array(f) for f in ep.frames]) if ep.frames else np.zeros(
         (0, shaper.out_height, shaper.out_width, 3), np.uint8)
-    path = Path(folder) / f"episode-{seed}.npy"
+    path = Path(folder) / f"episode-{track.name.replace(':', '-')}.npy"
     np.save(path, frames)
-    return {"seed": seed, "file": str(path), "times_s": ep.times_s, "steering": ep.labels_rad,
+    return {"seed": track.seed, "track": track.name, "file": str(path), "times_s": ep.times_s,
+            "steering": ep.labels_rad,
             "executed": ep.executed_rad, "command": ep.commands_rad, "speed": ep.speed_mps, "breaks": ep.breaks,
             "metrics": ep.metrics()}
 
 
 def shaper_for(cfg: RecordConfig) -> FrameShaper:
+    cls = simulator_class(cfg.sim)
     h, w = cfg.size if cfg.size else (None, None)
-    return FrameShaper(OBS_SIZE[0], OBS_SIZE[1], 0, DASHBOARD_ROWS, h, w)
+    return FrameShaper(cls.frame_shape[0], cls.frame_shape[1], 0, cls.crop_bottom, h, w)
 
 
 def record_sim(cfg: RecordConfig) -> Path:
     if not cfg.seeds:
         raise ConfigError("--seeds: no tracks given")
     seeds = parse_seeds(cfg.seeds)
-    read_driver(cfg.driver)  # a run that cannot drive fails before anything is written
+    tracks = tracks_for(cfg.sim, seeds, cfg.maps)
+    if cfg.sim == "duckietown":
+        from timesteer.sim.duckietown import check_environment
+
+        check_environment()
+    read_driver(cfg.driver, cfg.sim)  # a run that cannot drive fails before anything is written
     shaper = shaper_for(cfg)
+    cls = simulator_class(cfg.sim)
     with RecordingWriter(cfg.out, overwrite=cfg.overwrite) as writer:
-        episodes = run_parallel(_episode_to_file, seeds, cfg.workers, (cfg, str(writer.tmp)), "record-sim",
+        episodes = run_parallel(_episode_to_file, tracks, cfg.workers, (cfg, str(writer.tmp)), "record-sim",
                                 cfg.progress)
         total = sum(len(e["steering"]) for e in episodes)
         out = writer.frames("frames.npy", total, shaper.out_height, shaper.out_width, 3)
@@ -112,22 +127,28 @@ def record_sim(cfg: RecordConfig) -> Path:
                 columns[name] += e[key]
         t = np.asarray(times)
         segments = split_segments(t, EPISODE_GAP_S / 2, np.asarray(breaks))
+        kind = SIMULATORS[cfg.sim]
         manifest = Manifest(
-            source=Source(format="carracing", path=f"gymnasium {gymnasium.__version__} CarRacing-v3", details={
-                "seeds": seeds, "laps": cfg.laps, "conditions": to_dict(cfg.conditions),
-                "noise": cfg.conditions.noise, "frame_skip": cfg.frame_skip, "expert": to_dict(cfg.expert),
+            source=Source(format=cfg.sim, path=_simulator_version(cfg.sim), details={
+                "seeds": seeds, "maps": cfg.maps, "tracks": [t.name for t in tracks], "laps": cfg.laps,
+                "conditions": to_dict(cfg.conditions), "noise": cfg.conditions.noise,
+                "frame_skip": frame_skip_of(cfg), "expert": to_dict(cfg.expert) if cfg.expert else None,
                 "driver": cfg.driver if cfg.driver == EXPERT else str(Path(cfg.driver).absolute()),
                 "expert_share": cfg.expert_share, "episodes": [e["metrics"] for e in episodes]}),
             frame=FrameGeometry(height=shaper.out_height, width=shaper.out_width, channels=3,
-                                source_height=OBS_SIZE[0], source_width=OBS_SIZE[1], crop_top=0,
-                                crop_bottom=DASHBOARD_ROWS),
+                                source_height=cls.frame_shape[0], source_width=cls.frame_shape[1], crop_top=0,
+                                crop_bottom=cls.crop_bottom),
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
-            steering=Steering(unit="rad", to_rad=1.0, note=f"CarRacing front-wheel angle, the expert's label; "
-                                                           f"positive steers right; the joint stops at "
-                                                           f"{MAX_STEER_RAD} rad"),
+            steering=Steering(unit=kind["unit"], to_rad=kind["to_rad"], note=kind["note"]),
             cameras=[Camera(name="front", file="frames.npy")],
             segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
         )
         signals = {"timestamp_s": t, "segment": segment_ids(segments, total),
                    **{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}}
         return writer.commit(manifest, signals)
+
+
+def _simulator_version(sim: str) -> str:
+    if sim == "carracing":
+        return f"gymnasium {gymnasium.__version__} CarRacing-v3"
+    return "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)"

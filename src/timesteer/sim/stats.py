@@ -39,15 +39,18 @@ def paired(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], seed: int =
     """Driver a minus driver b, track by track: the mean difference of per-track autonomy and of
     interventions per 1,000 s, with 95% bootstrap intervals over tracks; `a_better` when the whole
     autonomy interval lies above zero."""
-    by_seed = {t["seed"]: t for t in b}
-    common = [t for t in a if t["seed"] in by_seed]
+    def key(t: dict[str, Any]) -> Any:
+        return t.get("track", t["seed"])
+
+    by_track = {key(t): t for t in b}
+    common = [t for t in a if key(t) in by_track]
     if not common:
         raise ValueError("the two drivers share no track")
 
     def per_track(t: dict[str, Any]) -> tuple[float, float]:
         return t["autonomy_pct"], 1000.0 * t["interventions"] / max(t["elapsed_s"], 1e-9)
 
-    da = np.array([np.subtract(per_track(t), per_track(by_seed[t["seed"]])) for t in common])  # (tracks, 2)
+    da = np.array([np.subtract(per_track(t), per_track(by_track[key(t)])) for t in common])  # (tracks, 2)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(common), size=(BOOTSTRAP_SAMPLES, len(common)))
     boot = da[idx].mean(axis=1)

@@ -1,0 +1,75 @@
+"""Duckietown through a dashcam, for real: its own environment (`python3 dev.py sim duckietown`, which CI
+creates) in a child process behind the same Simulator interface as CarRacing. Small maps, few seconds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import run_cli
+from timesteer.data import Recording
+from timesteer.sim import CONDITIONS, EpisodeConfig, run_episode
+from timesteer.sim.duckietown import DuckietownSim, environment_python
+from timesteer.sim.tracks import Track
+
+pytestmark = pytest.mark.skipif(not environment_python().is_file(),
+                                reason="the Duckietown environment is missing (python3 dev.py sim duckietown)")
+
+
+def test_the_expert_keeps_its_lane_and_the_camera_sees_the_road():
+    sim = DuckietownSim(1, "small_loop")
+    try:
+        frame = sim.camera()
+        assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8 and frame.std() > 10
+        assert abs(sim.lane().offset_m) < 0.02  # every drive starts on its lane's centre
+    finally:
+        sim.close()
+    for cond in ("clean", "hard"):
+        track = Track("duckietown", 1, "small_loop")
+        result = run_episode(1, EpisodeConfig(max_seconds=8.0, frame_skip=1, conditions=CONDITIONS[cond]),
+                             make_sim=track.factory(), track=track.name)
+        assert result.interventions == 0 and result.progress_m > 1.0, cond
+        assert result.track == "small_loop:1" and max(result.offsets_m) < 0.1
+
+
+def test_leaving_the_lane_is_an_intervention_and_the_robot_is_put_back():
+    track = Track("duckietown", 2, "loop_empty")
+    resets: list[int] = []
+    result = run_episode(2, EpisodeConfig(max_seconds=6.0, frame_skip=1), policy=lambda frame, t: 3.0,
+                         on_reset=lambda: resets.append(1), make_sim=track.factory())
+    assert result.interventions >= 1 and len(resets) == result.interventions + 1
+    assert min(result.offsets_m) < 0.02  # back on the centre after each
+
+
+def test_record_train_and_drive_through_the_command_line(tmp_path, capsys):
+    rec = tmp_path / "rec"
+    code, _, err = run_cli("record-sim", "--sim", "duckietown", "--maps", "loop_empty,small_loop", "--seeds", "1",
+                           "--max-seconds", "3", "--noise", "0.4", "--out", rec, "--workers", "2", "--quiet",
+                           capsys=capsys)
+    assert code == 0, err
+    r = Recording.open(rec)
+    assert r.manifest.source.format == "duckietown" and r.manifest.source.details["tracks"] == ["loop_empty:1",
+                                                                                               "small_loop:1"]
+    assert (r.manifest.frame.height, r.manifest.frame.width) == (120, 160) and len(r.segments) >= 2
+    assert r.manifest.fps == pytest.approx(30.0) and r.manifest.steering.unit == "normalized"
+    assert run_cli("train", "--data", rec, "--out", tmp_path / "run", "--model", "pilotnet", "--epochs", "1",
+                   "--batch-frames", "32", "--quiet", "--no-tensorboard")[0] == 0
+    capsys.readouterr()
+    code, out, err = run_cli("drive", tmp_path / "run", "--maps", "small_loop", "--seeds", "1,7", "--max-seconds",
+                             "3", "--json", "--workers", "2", "--quiet", capsys=capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["sim"] == "duckietown" and [t["track"] for t in result["tracks"]] == ["small_loop:1",
+                                                                                        "small_loop:7"]
+    assert result["seeds_overlap_training"] == ["small_loop:1"]
+    code, _, err = run_cli("drive", tmp_path / "run", "--sim", "carracing", "--seeds", "1", capsys=capsys)
+    assert "Traceback" not in err
+    assert code == 2 and "record-sim --sim carracing" in err
+
+
+def test_a_missing_environment_says_how_to_make_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TIMESTEER_DUCKIETOWN_PYTHON", str(tmp_path / "nowhere" / "python"))
+    code, _, err = run_cli("drive", "expert", "--sim", "duckietown", "--seeds", "1", capsys=capsys)
+    assert code == 2 and "python3 dev.py sim duckietown" in err and len(err.strip().splitlines()) == 1
