@@ -35,8 +35,9 @@ PHYSICS_HZ = 30.0  # one physics step per camera frame at Duckietown's own 30 fr
 CAMERA_HW = (120, 160)  # small: the CPU renderer draws 160x120 at about 100 frames a second
 EXPERT_AHEAD_M = 0.15
 CRUISE_MPS = 0.3  # the velocity command the lane law was shown to drive at
-MAPS = ("loop_empty", "small_loop", "udem1", "zigzag_dists", "4way", "loop_obstacles", "small_loop_cw",
-        "straight_road", "regress_4way_adam", "loop_pedestrians")
+# Maps a drive can go on for ever (straight_road ends: the robot would drive off it).
+MAPS = ("loop_empty", "small_loop", "small_loop_cw", "zigzag_dists", "4way", "udem1", "regress_4way_adam",
+        "loop_obstacles", "loop_pedestrians")
 
 
 def environment_python() -> Path:
