@@ -8,7 +8,8 @@ Training tracks 1-8, held-out tracks 1001-1020 (one lap each). Data:
   noisy    the expert drives them under the `hard` conditions, its corrections recorded
   dagger   `timesteer dagger` from the noisy recording under `hard` (4 iterations, beta 0.5 halving)
 Models `pilotnet`, `diffnet`, `cnn_gru`, `conv3d_lstm`; seeds 0-2 for `pilotnet` and `cnn_gru` (the best
-model that uses time on real data, BENCHMARKS.md), seed 0 for the others. Every run drives every held-out
+model that uses time on real data, BENCHMARKS.md), seed 0 for the others (`--seeds-expert 1` keeps the
+clean-recording control at one seed). Every run drives every held-out
 track under `clean` and under `hard`; so does the expert. Each stage appends one JSON line to
 OUT/results.jsonl and is skipped when done, so a killed benchmark resumes; runs resume from their last
 epoch. Figures: autonomy pooled over tracks (and seeds) with a 95% bootstrap interval over tracks,
@@ -99,10 +100,15 @@ def run_benchmark(args: argparse.Namespace) -> None:
                           "seconds": round(time.perf_counter() - t0, 1)})
 
     drive_all("expert", "expert", "expert", 0)
-    # Seed 0 of every model first, so a first complete table comes early; then the other seeds. The data
-    # that prepares for the hard conditions first: the clean expert recording is the control.
-    order = [(data, model, seed) for seed in range(args.seeds) for data in ("noisy", "dagger", "expert")
-             for model in args.models.split(",") if seed == 0 or model in SEEDED]
+    # The data that prepares for the hard conditions first (the clean expert recording is the control):
+    # seed 0 of pilotnet and cnn_gru, their other seeds, then the other models (and, with --seeds-expert,
+    # the control's other seeds).
+    models = args.models.split(",")
+    order = [(data, m, 0) for data in ("noisy", "dagger", "expert") for m in models if m in SEEDED]
+    order += [(data, m, seed) for seed in range(1, args.seeds) for data in ("noisy", "dagger") for m in models
+              if m in SEEDED]
+    order += [(data, m, 0) for data in ("noisy", "dagger", "expert") for m in models if m not in SEEDED]
+    order += [("expert", m, seed) for seed in range(1, args.seeds_expert) for m in models if m in SEEDED]
     for data, model, seed in order:
         key = f"train/{data}/{model}/seed{seed}"
         run = out / "runs" / f"{data}-{model}-seed{seed}"
@@ -191,6 +197,8 @@ def main() -> None:
     p.add_argument("--test-seeds", default="1001-1020")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--seeds", type=int, default=3, help="seeds for pilotnet and cnn_gru")
+    p.add_argument("--seeds-expert", type=int, default=3,
+                   help="seeds for pilotnet and cnn_gru on the clean expert recording (the control)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--epochs-per-iteration", type=int, default=6)
     p.add_argument("--dagger-iterations", type=int, default=4)
