@@ -24,8 +24,12 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], device: torch.device | str = "cpu",
-                  chunk: int = 128, lanes: int = 16) -> np.ndarray:
-    """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated."""
+                  chunk: int = 128, lanes: int = 16, batch_frames: int = 256) -> np.ndarray:
+    """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated.
+
+    At most `batch_frames` frames go through the model at once (lanes x chunk), the training batch's
+    size: validating many short recordings in parallel lanes must not raise peak memory above training's.
+    """
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -37,8 +41,9 @@ def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], d
         group = order[g : g + lanes]
         length = max(spans[i][1] - spans[i][0] for i in group)
         state = None
-        for t0 in range(0, length, chunk):
-            t1 = min(t0 + chunk, length)
+        step = max(1, min(chunk, batch_frames // len(group)))
+        for t0 in range(0, length, step):
+            t1 = min(t0 + step, length)
             idx = np.stack([np.minimum(np.arange(t0, t1) + spans[i][0], spans[i][1] - 1) for i in group])
             y, state = model.forward_all(frames_to_tensor(frames[idx], device), state)  # (lanes, T, K)
             y = y.float().cpu().numpy()
