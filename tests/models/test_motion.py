@@ -47,12 +47,12 @@ def test_a_blank_pair_has_no_clear_slide():
     np.testing.assert_allclose(out.numpy(), 0.0, atol=1e-6)
 
 
-def test_large_batches_take_the_slice_path_and_agree_with_single_frames():
+def test_a_batch_agrees_with_its_frames_one_by_one():
     sf = ShiftFeatures(32, 120, bands=4)
     world = scene(seed=2)
     prev = torch.cat([frame_at(world, float(i % 7)) for i in range(40)])
     cur = torch.cat([frame_at(world, float(i % 7) + (i % 5) - 2) for i in range(40)])
-    together = sf(prev, cur)  # 40 frames: more than the strided-view path takes
+    together = sf(prev, cur)
     alone = torch.cat([sf(prev[i : i + 1], cur[i : i + 1]) for i in range(40)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(together[:, :4].numpy(), ((np.arange(40) % 5) - 2)[:, None] * np.ones((1, 4)),
