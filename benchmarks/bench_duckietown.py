@@ -75,7 +75,9 @@ def main() -> None:
                                 epochs=args.epochs, epochs_per_iteration=max(1, args.epochs // 2),
                                 max_seconds=args.seconds, train={"threads": args.threads, "tensorboard": False},
                                 workers=args.workers, progress=False))
-        runs = [("bc", run / "iter0" / "run"), ("dagger", Path(json.loads(state.read_text())["final"]))]
+        runs = [("bc", run / "iter0" / "run")]
+        if args.dagger:  # with no iteration the final run is the behaviour-cloning one: drive it once
+            runs.append(("dagger", Path(json.loads(state.read_text())["final"])))
         drivers += [(f"{model}/{kind}", str(path)) for kind, path in runs]
     for name, run in drivers:
         for cond in ("clean", "hard"):
