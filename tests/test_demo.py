@@ -27,6 +27,8 @@ def test_demo_end_to_end(tmp_path):
     assert comparison["tracks"] == 2 and "autonomy_diff_ci95" in comparison
     page = index.read_text()
     assert page.count("<video") == 3 and "autonomy" in page and "cnn_gru minus pilotnet" in page
+    # A quick run says its comparison means nothing, instead of a verdict either way.
+    assert summary["quick"] and "trains too little" in page and "drives better" not in page
     # Rerunning replaces the demo's own directory...
     (tmp_path / "demo" / "stale.txt").write_text("old")
     run_demo(cfg)
