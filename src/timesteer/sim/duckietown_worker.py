@@ -111,17 +111,27 @@ class World:
         return {"steer": -(LANE_GAIN_DIST * dist + LANE_GAIN_ANGLE * angle), "in_lane": in_lane}
 
     def put_back(self) -> None:
-        """On the lane centre a little ahead of the closest point, facing along the lane."""
+        """On the lane centre a little ahead of the closest point, facing along the lane, at the first pose
+        there that is valid: what a safety driver does is drive past what stopped the car (an object in the
+        way, a parked robot at an intersection); put back onto it, the car would fail again at once, over
+        and over (measured: 18 interventions in 20 s at one spot of regress_4way_adam)."""
         env = self.env
         point, tangent = env.closest_curve_point(env.cur_pos, env.cur_angle)
         if point is None:  # off the road entirely: back where the drive began
             self.place(self.start[0].copy(), self.start[1])
             return
-        pos = point + 0.05 * tangent
-        p2, t2 = env.closest_curve_point(pos, math.atan2(-tangent[2], tangent[0]))
-        if p2 is not None:
+        pos = point
+        for _ in range(PUT_BACK_STEPS):
+            pos = pos + PUT_BACK_STEP_M * tangent
+            p2, t2 = env.closest_curve_point(pos, math.atan2(-tangent[2], tangent[0]))
+            if p2 is None:
+                break
             pos, tangent = p2, t2
-        self.place(np.asarray(pos, dtype=float), math.atan2(-tangent[2], tangent[0]))
+            angle = math.atan2(-tangent[2], tangent[0])
+            if env._valid_pose(np.asarray(pos, dtype=float), angle):
+                self.place(np.asarray(pos, dtype=float), angle)
+                return
+        self.place(self.start[0].copy(), self.start[1])  # nowhere valid ahead: where the drive began
 
     def place(self, pos: np.ndarray, angle: float) -> None:
         """Move the robot, at rest: the pose, and the dynamics model's own state, as `reset` makes it."""
@@ -137,6 +147,11 @@ class World:
 
     def camera(self) -> np.ndarray:
         return np.ascontiguousarray(self.env.render_obs(), dtype=np.uint8)
+
+
+# Where a put-back looks for a valid pose: 5 cm steps along the lane, up to 2 m ahead.
+PUT_BACK_STEP_M = 0.05
+PUT_BACK_STEPS = 40
 
 
 def main() -> None:
