@@ -87,10 +87,6 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
     info = read_driver(cfg.run, cfg.sim)
     sim = cfg.sim or (run_simulator(info) if info is not None else None) or "carracing"
     tracks = tracks_for(sim, seeds, cfg.maps)
-    if sim == "duckietown":
-        from timesteer.sim.duckietown import check_environment
-
-        check_environment()
     if info is not None:
         trained_on, skip = training_tracks(info)
     frame_skip = cfg.frame_skip or skip or SIMULATORS[sim]["frame_skip"]

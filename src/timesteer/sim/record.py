@@ -97,10 +97,6 @@ def record_sim(cfg: RecordConfig) -> Path:
         raise ConfigError("--seeds: no tracks given")
     seeds = parse_seeds(cfg.seeds)
     tracks = tracks_for(cfg.sim, seeds, cfg.maps)
-    if cfg.sim == "duckietown":
-        from timesteer.sim.duckietown import check_environment
-
-        check_environment()
     read_driver(cfg.driver, cfg.sim)  # a run that cannot drive fails before anything is written
     shaper = shaper_for(cfg)
     cls = simulator_class(cfg.sim)

@@ -56,8 +56,11 @@ def tracks_for(sim: str, seeds: list[int], maps: list[str] | None = None) -> lis
         if maps:
             raise ConfigError("--maps: CarRacing has no maps; its tracks are the seeds")
         return [Track(sim, s) for s in seeds]
-    from timesteer.sim.duckietown import MAPS
+    from timesteer.sim.duckietown import MAPS, check_environment
 
+    # Every command that drives resolves its tracks here first: a missing environment is one line, before
+    # anything is written or started.
+    check_environment()
     maps = maps or ["loop_empty"]
     unknown = [m for m in maps if m not in MAPS]
     if unknown:
