@@ -83,3 +83,16 @@ def test_a_missing_environment_says_how_to_make_it(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("TIMESTEER_DUCKIETOWN_PYTHON", str(tmp_path / "nowhere" / "python"))
     code, _, err = run_cli("drive", "expert", "--sim", "duckietown", "--seeds", "1", capsys=capsys)
     assert code == 2 and "python3 dev.py sim duckietown" in err and len(err.strip().splitlines()) == 1
+
+
+def test_any_map_of_the_installed_simulator_is_accepted_and_an_unknown_one_is_named():
+    from timesteer.errors import ConfigError
+    from timesteer.sim.duckietown import MAPS, available_maps
+    from timesteer.sim.tracks import tracks_for
+
+    installed = available_maps(environment_python())
+    assert set(MAPS) <= set(installed) and len(installed) > len(MAPS)  # 44 maps in duckietown-world 6.4.3
+    other = next(m for m in installed if m not in MAPS)
+    assert [t.name for t in tracks_for("duckietown", [3], [other])] == [f"{other}:3"]
+    with pytest.raises(ConfigError, match="'no_such_map'"):
+        tracks_for("duckietown", [3], ["no_such_map"])

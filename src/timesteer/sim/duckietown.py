@@ -35,7 +35,8 @@ PHYSICS_HZ = 30.0  # one physics step per camera frame at Duckietown's own 30 fr
 CAMERA_HW = (120, 160)  # small: the CPU renderer draws 160x120 at about 100 frames a second
 EXPERT_AHEAD_M = 0.15
 CRUISE_MPS = 0.3  # the velocity command the lane law was shown to drive at
-# Maps a drive can go on for ever (straight_road ends: the robot would drive off it).
+# Maps a drive can go on for ever, tried here (straight_road ends: the robot would drive off it). Any
+# other map of the installed duckietown-world is accepted too (`available_maps`).
 MAPS = ("loop_empty", "small_loop", "small_loop_cw", "zigzag_dists", "4way", "udem1", "regress_4way_adam",
         "loop_obstacles", "loop_pedestrians")
 
@@ -48,6 +49,17 @@ def environment_python() -> Path:
         return Path(given)
     folder, exe = ("Scripts", "python.exe") if os.name == "nt" else ("bin", "python")
     return Path(sys.prefix).parent / ".venv-duckietown" / folder / exe
+
+
+def available_maps(python: Path) -> list[str]:
+    """The maps of the duckietown-world installed in the environment of `python`, sorted; MAPS when its
+    map folder cannot be found (an environment laid out differently)."""
+    found = sorted({p.stem for p in python.resolve().parent.parent.glob(
+        "lib/python*/site-packages/duckietown_world/data/gd1/maps/*.yaml")})
+    if not found:  # `python` may be a link into another prefix: look beside the unresolved path too
+        found = sorted({p.stem for p in python.parent.parent.glob(
+            "lib/python*/site-packages/duckietown_world/data/gd1/maps/*.yaml")})
+    return found or list(MAPS)
 
 
 def check_environment() -> Path:

@@ -56,13 +56,14 @@ def tracks_for(sim: str, seeds: list[int], maps: list[str] | None = None) -> lis
         if maps:
             raise ConfigError("--maps: CarRacing has no maps; its tracks are the seeds")
         return [Track(sim, s) for s in seeds]
-    from timesteer.sim.duckietown import MAPS, check_environment
+    from timesteer.sim.duckietown import MAPS, available_maps, check_environment
 
     # Every command that drives resolves its tracks here first: a missing environment is one line, before
     # anything is written or started.
-    check_environment()
+    known = available_maps(check_environment())
     maps = maps or ["loop_empty"]
-    unknown = [m for m in maps if m not in MAPS]
+    unknown = [m for m in maps if m not in known]
     if unknown:
-        raise ConfigError(f"--maps: unknown Duckietown map {unknown[0]!r}; expected some of {', '.join(MAPS)}")
+        raise ConfigError(f"--maps: unknown Duckietown map {unknown[0]!r}; the installed simulator has "
+                          f"{len(known)} maps; loops tried with timesteer: {', '.join(MAPS)}")
     return [Track(sim, s, m) for m in maps for s in seeds]
