@@ -15,6 +15,7 @@ import numpy as np
 
 from timesteer.config import validate
 from timesteer.data import Recording
+from timesteer.data.commands import previous_commands
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, TimesteerError
@@ -108,7 +109,9 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     spans = choose_spans(run, rec, split)
     camera = run.data.camera
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
-    pred = predict_spans(run.model, frames, spans, device)[:, 0].astype(np.float64)
+    # A model that takes the issued command gets the one recorded: open loop, what the driver did.
+    commands = previous_commands(rec) if run.model.command_input else None
+    pred = predict_spans(run.model, frames, spans, device, commands=commands)[:, 0].astype(np.float64)
     idx = span_indexes(spans)
     true = rec.steering[idx]
     seg_of_span = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(spans)])

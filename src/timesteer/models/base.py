@@ -12,6 +12,13 @@ cost per frame never grows with how long the car has been driving.
 Normalisation lives inside the model as buffers computed on the training split: inputs are scaled
 per channel, and the head predicts targets in standard units that `forward` maps back. A saved model
 therefore needs nothing else to run.
+
+A model built with `own_command` also takes `commands` (B, T): for each frame, the steering command in
+effect when it was taken, i.e. the one the driver issued at the previous frame (recording units; 0, a
+centred wheel, at the start of a drive). Its state ends with that command (B, 1); when `commands` is
+not given the model steps through the frames feeding back its own outputs, which is what it issued
+when it drives. Whoever executes a different command (an expert taking over, a human) writes it into
+the state's last tensor (`with_command`).
 """
 
 from __future__ import annotations
@@ -33,19 +40,20 @@ class TemporalHead(nn.Module):
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
         return ()
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
         raise NotImplementedError
 
-    def prime(self, features: Tensor, state: State) -> State:
+    def prime(self, features: Tensor, state: State, extra: Tensor | None = None) -> State:
         """The state after seeing `features` (B, T, ...), when their outputs are not needed. Heads whose
         state is a plain frame buffer override this to skip the computation."""
-        return self.forward(features, state)[1]
+        return self.forward(features, state, extra)[1]
 
 
 class SteeringModel(nn.Module):
     def __init__(self, encoder: nn.Module, head: TemporalHead, *, name: str, config: dict,
-                 in_shape: Sequence[int], outputs: Sequence[str] = ("steering",)) -> None:
+                 in_shape: Sequence[int], outputs: Sequence[str] = ("steering",), command_input: bool = False) -> None:
         super().__init__()
+        self.command_input = command_input
         self.name = name
         self.config = dict(config)
         self.in_shape = tuple(int(v) for v in in_shape)  # (C, H, W)
@@ -84,7 +92,21 @@ class SteeringModel(nn.Module):
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> State:
         ref = self.target_mean
-        return self.head.initial_state(batch, torch.device(device) if device else ref.device, ref.dtype)
+        dev = torch.device(device) if device else ref.device
+        state = self.head.initial_state(batch, dev, ref.dtype)
+        if self.command_input:  # the last command issued: none yet, a centred wheel
+            state = (*state, torch.zeros(batch, 1, device=dev, dtype=ref.dtype))
+        return state
+
+    @staticmethod
+    def with_command(state: State, command: Tensor) -> State:
+        """The state of a model built with `own_command`, told that `command` (B,) in recording units was
+        what the car was actually asked to do (not the model's own output)."""
+        return (*state[:-1], command.reshape(-1, 1).to(state[-1].dtype))
+
+    def _command_inputs(self, commands: Tensor) -> Tensor:
+        """(B, T) commands in recording units -> (B, T, 1) in the head's standard units."""
+        return ((commands.to(self.target_mean.dtype) - self.target_mean[0]) / self.target_std[0]).unsqueeze(-1)
 
     @staticmethod
     def reset_state(state: State, reset: Tensor) -> State:
@@ -96,11 +118,26 @@ class SteeringModel(nn.Module):
         """(..., K) targets in recording units -> the head's standard units."""
         return (targets - self.target_mean) / self.target_std
 
-    def forward_standardized(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward_standardized(self, frames: Tensor, state: State | None = None,
+                             commands: Tensor | None = None) -> tuple[Tensor, State]:
         """(B, T, C, H, W) -> ((B, T, K) outputs in standard units, new state)."""
         if state is None:
             state = self.initial_state(frames.shape[0], frames.device)
-        return self.head(self.features(frames), state)
+        if not self.command_input:
+            return self.head(self.features(frames), state)
+        features = self.features(frames)
+        inner, last = tuple(state[:-1]), state[-1]  # last: (B, 1) the command issued before these frames
+        if commands is not None:
+            out, inner = self.head(features, inner, self._command_inputs(commands))
+        else:  # driving: each frame's command is the model's own output for the frame before
+            outs = []
+            for t in range(features.shape[1]):
+                step, inner = self.head(features[:, t : t + 1], inner, self._command_inputs(last))
+                last = (step[:, :, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1)
+                outs.append(step)
+            out = torch.cat(outs, dim=1)
+        issued = (out[:, -1:, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1) recording units
+        return out, (*inner, issued)
 
     def features(self, frames: Tensor) -> Tensor:
         """(B, T, C, H, W) frames -> (B, T, ...) per-frame encoder features (normalised inside)."""
@@ -111,23 +148,27 @@ class SteeringModel(nn.Module):
         return feats.reshape(b, t, *feats.shape[1:])  # (B, T, ...)
 
     @torch.no_grad()
-    def prime_state(self, frames: Tensor, state: State | None = None) -> State:
+    def prime_state(self, frames: Tensor, state: State | None = None, commands: Tensor | None = None) -> State:
         """The state after the history `frames` (B, T, C, H, W), without computing their outputs where
         the head allows (training windows use it for frame history and burn-in)."""
         if state is None:
             state = self.initial_state(frames.shape[0], frames.device)
+        if self.command_input:
+            return self.forward_standardized(frames, state, commands)[1]
         return self.head.prime(self.features(frames), state)
 
-    def forward_all(self, frames: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward_all(self, frames: Tensor, state: State | None = None,
+                    commands: Tensor | None = None) -> tuple[Tensor, State]:
         """All outputs (B, T, K) in recording units (steering, then auxiliary targets)."""
-        out, state = self.forward_standardized(frames, state)
+        out, state = self.forward_standardized(frames, state, commands)
         return out * self.target_std + self.target_mean, state
 
-    def forward(self, frames: Tensor, state: State | None = None, *,
-                standardized: bool = False) -> tuple[Tensor, State]:
+    def forward(self, frames: Tensor, state: State | None = None, *, standardized: bool = False,
+                commands: Tensor | None = None) -> tuple[Tensor, State]:
         """(B, T) steering and the new state; with `standardized`, all outputs (B, T, K) in the head's
-        standard units (what training's loss compares, and what DDP's hooks need to see)."""
+        standard units (what training's loss compares, and what DDP's hooks need to see). `commands`
+        (B, T): see the module docstring (models built with `own_command` only)."""
         if standardized:
-            return self.forward_standardized(frames, state)
-        out, state = self.forward_all(frames, state)
+            return self.forward_standardized(frames, state, commands)
+        out, state = self.forward_all(frames, state, commands)
         return out[..., 0], state  # (B, T)

@@ -1,7 +1,10 @@
 """Temporal heads: what a model does with per-frame features over time.
 
-Every head maps (features (B, T, ...), state) -> (outputs (B, T, K) in standard units, state), with
-every state tensor batch-first so lanes can be reset independently and exported to ONNX as is.
+Every head maps (features (B, T, ...), state, extra) -> (outputs (B, T, K) in standard units, state),
+with every state tensor batch-first so lanes can be reset independently and exported to ONNX as is.
+`extra` (B, T, E) or None: per-frame inputs that are not pictures (the command the driver issued last
+frame, for models built with `own_command`); a head that takes them joins them to its features where
+they enter the part that learns (`extra_dim` at construction).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class ConstantHead(TemporalHead):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(outputs))
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
         b, t = features.shape[:2]
         return self.bias.expand(b, t, -1), state
 
@@ -41,12 +44,13 @@ class ConstantHead(TemporalHead):
 class FrameMLPHead(TemporalHead):
     """Each frame on its own: features -> MLP -> outputs. No state."""
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], outputs: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, hidden: Sequence[int], outputs: int, dropout: float = 0.0,
+                 extra_dim: int = 0) -> None:
         super().__init__()
-        self.net = mlp([in_dim, *hidden, outputs], dropout)
+        self.net = mlp([in_dim + extra_dim, *hidden, outputs], dropout)
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
-        return self.net(features), state  # (B, T, K)
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
+        return self.net(join(features, extra)), state  # (B, T, K)
 
 
 class RecurrentHead(TemporalHead):
@@ -57,8 +61,9 @@ class RecurrentHead(TemporalHead):
     recurrent = True
 
     def __init__(self, kind: str, in_dim: int, hidden: int, layers: int, outputs: int,
-                 dropout: float = 0.0, skip: bool = True) -> None:
+                 dropout: float = 0.0, skip: bool = True, extra_dim: int = 0) -> None:
         super().__init__()
+        in_dim += extra_dim
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
         self.kind, self.hidden, self.layers, self.skip = kind, hidden, layers, skip
         self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True,
@@ -70,7 +75,8 @@ class RecurrentHead(TemporalHead):
         h = torch.zeros(batch, self.layers, self.hidden, device=device, dtype=dtype)
         return (h, h.clone()) if self.kind == "lstm" else (h,)
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
+        features = join(features, extra)
         carried = tuple(s.transpose(0, 1).contiguous() for s in state)  # (layers, B, hidden) for torch
         y, new = self.rnn(features, carried if self.kind == "lstm" else carried[0])  # y (B, T, hidden)
         new = new if self.kind == "lstm" else (new,)
@@ -114,6 +120,11 @@ class RecurrentHead(TemporalHead):
         return torch.stack(values, dim=1)
 
 
+def join(features: Tensor, extra: Tensor | None) -> Tensor:
+    """(B, T, F) features with the (B, T, E) extra inputs appended, or as they are."""
+    return features if extra is None else torch.cat([features, extra.to(features.dtype)], dim=-1)
+
+
 def with_history(frames: Tensor, buffer: Tensor, started: Tensor) -> tuple[Tensor, Tensor]:
     """Prepend the buffered previous frames to (B, T, ...) frames.
 
@@ -142,7 +153,8 @@ class MotionHead(TemporalHead):
     """
 
     def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, dropout: float,
-                 then_factory: Callable[[int], TemporalHead], shift_bands: int = 0, max_shift_px: int = 8) -> None:
+                 then_factory: Callable[[int], TemporalHead], shift_bands: int = 0, max_shift_px: int = 8,
+                 extra_dim: int = 0) -> None:
         super().__init__()
         c, h, w = in_shape
         self.frames = frames  # frames the CNN sees: the current one and frames-1 differences
@@ -150,7 +162,8 @@ class MotionHead(TemporalHead):
         self.k = max(frames, 2 if self.shift is not None else 1)  # frames of history kept, current included
         self.frame_shape = (c, h, w)
         self.encoder = ConvEncoder((c * frames, h, w), feature_dim, dropout)
-        self.then = then_factory(feature_dim + (self.shift.out_dim if self.shift is not None else 0))
+        # `then_factory(dim, extra_dim)`: the inner head joins the extra inputs to these features itself.
+        self.then = then_factory(feature_dim + (self.shift.out_dim if self.shift is not None else 0), extra_dim)
         self.context_frames = self.k - 1 + self.then.context_frames
         self.recurrent = getattr(self.then, "recurrent", False)
 
@@ -165,7 +178,7 @@ class MotionHead(TemporalHead):
                                  for i in range(self.frames - 1)]
         return torch.cat(parts, dim=2)
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
         b, t = features.shape[:2]
         seq, new_buffer = with_history(features, state[0], state[1])  # (B, k-1+T, C, H, W)
         stacked = self.stack(seq, t)  # (B, T, frames*C, H, W)
@@ -175,13 +188,13 @@ class MotionHead(TemporalHead):
             prev, cur = seq[:, k1 - 1 : k1 - 1 + t], seq[:, k1:]  # (B, T, C, H, W) each
             slide = self.shift(prev.reshape(b * t, *prev.shape[2:]), cur.reshape(b * t, *cur.shape[2:]))
             f = torch.cat([f, slide.reshape(b, t, -1)], dim=-1)  # (B, T, feature_dim + 2*bands)
-        out, inner = self.then(f, tuple(state[2:]))
+        out, inner = self.then(f, tuple(state[2:]), extra)
         return out, (new_buffer, torch.ones_like(state[1]), *inner)
 
-    def prime(self, features: Tensor, state: State) -> State:
+    def prime(self, features: Tensor, state: State, extra: Tensor | None = None) -> State:
         """History frames: a stateless inner head only needs the buffer filled, no convolution."""
         if len(state) > 2:
-            return self.forward(features, state)[1]
+            return self.forward(features, state, extra)[1]
         _, new_buffer = with_history(features, state[0], state[1])
         return new_buffer, torch.ones_like(state[1])
 
@@ -193,7 +206,7 @@ class Conv3dLSTMHead(TemporalHead):
     recurrent = True
 
     def __init__(self, stem_shape: Sequence[int], frames: int, feature_dim: int, hidden: int, outputs: int,
-                 dropout: float = 0.0, skip: bool = True) -> None:
+                 dropout: float = 0.0, skip: bool = True, extra_dim: int = 0) -> None:
         super().__init__()
         c, h, w = stem_shape
         self.k = frames
@@ -208,22 +221,22 @@ class Conv3dLSTMHead(TemporalHead):
         self.convs = conv_stack(48, (c3[3], c3[4]), PILOTNET_CONVS[3:])
         flat = int(torch.tensor(output_shape(self.convs, (48, c3[3], c3[4]))).prod())
         self.project = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, feature_dim), nn.ELU())
-        self.lstm = nn.LSTM(feature_dim, hidden, batch_first=True)
+        self.lstm = nn.LSTM(feature_dim + extra_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden + (feature_dim if skip else 0), outputs)
+        self.out = nn.Linear(hidden + (feature_dim + extra_dim if skip else 0), outputs)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
         h = torch.zeros(batch, 1, self.hidden, device=device, dtype=dtype)
         return (torch.zeros(batch, self.k - 1, *self.stem_shape, device=device, dtype=dtype),
                 torch.zeros(batch, device=device, dtype=dtype), h, h.clone())
 
-    def forward(self, features: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
         buffer, started, h, c = state
         b, t = features.shape[:2]
         seq, new_buffer = with_history(features, buffer, started)  # (B, k-1+T, C', H', W')
         y = self.conv3d(seq.transpose(1, 2))  # (B, 48, T, h, w): one output per new frame
         y = nn.functional.elu(y).transpose(1, 2).reshape(b * t, *y.shape[1:2], *y.shape[3:])  # (B*T, 48, h, w)
-        f = self.project(self.convs(y.contiguous(memory_format=torch.channels_last))).reshape(b, t, -1)
+        f = join(self.project(self.convs(y.contiguous(memory_format=torch.channels_last))).reshape(b, t, -1), extra)
         z, (h_new, c_new) = self.lstm(f, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()))
         z = torch.cat([z, f], dim=-1) if self.skip else z
         out = self.out(self.dropout(z))  # (B, T, K)

@@ -18,6 +18,11 @@ how it is steering. Without motion a CNN+GRU does no better than PilotNet on one
 what makes time pay in every setting measured (BENCHMARKS.md). Their CNN runs inside the head, after a
 one-frame buffer, still once per frame. `motion_frames=1, shift_bands=0` gives the plain variant: a
 per-frame PilotNet encoder feeding the recurrence.
+
+Every model but `mean` takes `own_command=true`: it also gets the steering command issued at the frame
+before (`models/base.py`). A controller knows what it asked for; with the car's observed motion that
+separates a disturbance from its own steering. Measured in closed loop (BENCHMARKS.md) before it is
+recommended: off by default.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class PilotNetConfig:
     feature_dim: Annotated[int, AtLeastOne] = 100
     hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
     dropout: Annotated[float, Dropout] = 0.2
+    # Also give the model the steering command issued at the previous frame (the driver knows what it
+    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
+    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -57,6 +65,9 @@ class DiffNetConfig:
     dropout: Annotated[float, Dropout] = 0.2
     shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
     max_shift_px: Annotated[int, AtLeastOne] = 8
+    # Also give the model the steering command issued at the previous frame (the driver knows what it
+    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
+    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -74,6 +85,9 @@ class RecurrentConfig:
     layers: Annotated[int, AtLeastOne] = 1
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
+    # Also give the model the steering command issued at the previous frame (the driver knows what it
+    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
+    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -87,13 +101,17 @@ class Conv3dLSTMConfig:
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
     aux: tuple[str, ...] = field(default_factory=lambda: ("speed",))  # auxiliary targets when recorded
+    # Also give the model the steering command issued at the previous frame (the driver knows what it
+    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
+    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
 
 
-def _model(encoder, head, name, in_shape, outputs) -> SteeringModel:
-    return SteeringModel(encoder, head, name=name, config={}, in_shape=in_shape, outputs=outputs)
+def _model(encoder, head, name, in_shape, outputs, own_command: bool = False) -> SteeringModel:
+    return SteeringModel(encoder, head, name=name, config={}, in_shape=in_shape, outputs=outputs,
+                         command_input=own_command)
 
 
 @register_model("mean", MeanConfig, "predicts the training mean: the floor every model must beat")
@@ -104,28 +122,30 @@ def mean(in_shape, outputs, cfg: MeanConfig) -> SteeringModel:
 @register_model("pilotnet", PilotNetConfig, "NVIDIA PilotNet on one frame (about 250k parameters at 66x200)")
 def pilotnet(in_shape, outputs, cfg: PilotNetConfig) -> SteeringModel:
     encoder = ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout)
-    return _model(encoder, FrameMLPHead(cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout), "pilotnet",
-                  in_shape, outputs)
+    head = FrameMLPHead(cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout, extra_dim=int(cfg.own_command))
+    return _model(encoder, head, "pilotnet", in_shape, outputs, cfg.own_command)
 
 
 @register_model("diffnet", DiffNetConfig, "PilotNet on the current frame stacked with frame differences (no RNN)")
 def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
     head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout,
-                      lambda dim: FrameMLPHead(dim, cfg.hidden, len(outputs), cfg.dropout),
-                      cfg.shift_bands, cfg.max_shift_px)
-    return _model(Identity(), head, "diffnet", in_shape, outputs)
+                      lambda dim, extra: FrameMLPHead(dim, cfg.hidden, len(outputs), cfg.dropout, extra),
+                      cfg.shift_bands, cfg.max_shift_px, int(cfg.own_command))
+    return _model(Identity(), head, "diffnet", in_shape, outputs, cfg.own_command)
 
 
 def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
-    def rnn(dim: int) -> RecurrentHead:
-        return RecurrentHead(kind, dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip)
+    extra = int(cfg.own_command)
+
+    def rnn(dim: int, extra_dim: int = extra) -> RecurrentHead:
+        return RecurrentHead(kind, dim, cfg.hidden, cfg.layers, len(outputs), cfg.dropout, cfg.skip, extra_dim)
 
     if cfg.motion_frames > 1 or cfg.shift_bands > 0:
         head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn, cfg.shift_bands,
-                          cfg.max_shift_px)
-        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs)
+                          cfg.max_shift_px, extra)
+        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command)
     return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn(cfg.feature_dim), f"cnn_{kind}",
-                  in_shape, outputs)
+                  in_shape, outputs, cfg.own_command)
 
 
 @register_model("cnn_lstm", RecurrentConfig, "PilotNet CNN on each frame and its motion, then an LSTM over time")
@@ -149,5 +169,5 @@ def rnn(in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
 def conv3d_lstm(in_shape, outputs, cfg: Conv3dLSTMConfig) -> SteeringModel:
     stem = ConvStem(in_shape)
     head = Conv3dLSTMHead(stem.out_shape, cfg.frames, cfg.feature_dim, cfg.hidden, len(outputs), cfg.dropout,
-                          cfg.skip)
-    return _model(stem, head, "conv3d_lstm", in_shape, outputs)
+                          cfg.skip, int(cfg.own_command))
+    return _model(stem, head, "conv3d_lstm", in_shape, outputs, cfg.own_command)

@@ -5,7 +5,7 @@ timestamp, does not advance the model)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
@@ -38,9 +38,15 @@ def check_run_drives(run_dir: str, info: RunInfo, sim: str) -> None:
                              f"recordings ({size[1]}x{size[0]} frames, {SIMULATORS[sim]['unit']!r})")
 
 
+class ModelDriver(NamedTuple):
+    policy: Policy
+    reset: Callable[[], None]  # a new drive (after an intervention)
+    issued: Callable[[float], None]  # the command the car was given at this frame (the expert's, in a takeover)
+
+
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
-                 backend: str = "torch") -> tuple[Policy, Callable[[], None]]:
-    """(policy, reset) for a trained run."""
+                 backend: str = "torch") -> ModelDriver:
+    """(policy, reset, issued) for a trained run."""
     from timesteer.stream.steerer import Steerer
 
     steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1)  # type: ignore[arg-type]
@@ -50,7 +56,7 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
     def policy(frame: Any, t_s: float) -> float:
         return steerer.step(frame, t_s)
 
-    return policy, steerer.reset
+    return ModelDriver(policy, steerer.reset, steerer.issued)
 
 
 def read_driver(run_dir: str, sim: str | None = None) -> RunInfo | None:

@@ -108,12 +108,13 @@ def latency_steps(latency_ms: float, physics_dt_s: float) -> int:
 
 def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
                 on_reset: Callable[[], None] | None = None, make_sim: SimFactory = CarRacingSim,
-                track: str = "") -> EpisodeResult:
+                track: str = "", on_command: Callable[[float], None] | None = None) -> EpisodeResult:
     """Drive track `seed` for `cfg.laps` laps (or `cfg.max_seconds`), steered by `policy` (None: the
-    expert) under `cfg.conditions`, with the speed plan on the pedals."""
+    expert) under `cfg.conditions`, with the speed plan on the pedals. `on_command` hears the command
+    issued at every frame (the policy's, or the expert's where it took over)."""
     sim = make_sim(seed)
     try:
-        result = _drive(sim, seed, cfg, policy, on_reset)
+        result = _drive(sim, seed, cfg, policy, on_reset, on_command)
         result.track = track or str(seed)
         return result
     finally:
@@ -121,7 +122,7 @@ def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
 
 
 def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
-           on_reset: Callable[[], None] | None) -> EpisodeResult:
+           on_reset: Callable[[], None] | None, on_command: Callable[[float], None] | None) -> EpisodeResult:
     expert_cfg = cfg.expert or ExpertConfig(**getattr(sim, "expert_defaults", {}))
     expert = Expert(expert_cfg)
     plan = SpeedPlan(expert_cfg, cfg.conditions.speed_scale)
@@ -153,8 +154,14 @@ def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
                 last_frame, last_t = frame, now
             label = expert.steer_rad(sim, _pending_steps(queue, applied, step, lag), events.disturbance(now))
             command = label
-            if policy is not None and not (cfg.expert_share > 0 and mix.random() < cfg.expert_share):
-                command = float(policy(last_frame, last_t))
+            if policy is not None:
+                # The learner sees every frame, also those where the expert steers: a model that carries
+                # state or compares frames must not find frames missing from its history.
+                own = float(policy(last_frame, last_t))
+                if not (cfg.expert_share > 0 and mix.random() < cfg.expert_share):
+                    command = own
+            if on_command is not None:  # also when the expert took over: a model that takes its command must know
+                on_command(command)
             queue.append((step + lag, command))
         while queue and queue[0][0] <= step:
             applied = queue.popleft()[1]

@@ -23,8 +23,11 @@ Backend = Literal["torch", "onnx"]
 
 class Step(Protocol):
     name: str
+    takes_command: bool  # the model was built with `own_command`: its state ends with the last command issued
 
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]: ...
+
+    def with_command(self, state: Any, command: float) -> Any: ...
 
 
 class TorchStep:
@@ -33,6 +36,11 @@ class TorchStep:
     def __init__(self, model: SteeringModel) -> None:
         self.model = model.eval()
         self.device = model.target_mean.device
+        self.takes_command = model.command_input
+
+    def with_command(self, state: Any, command: float) -> Any:
+        state = self.model.initial_state(1, self.device) if state is None else state
+        return SteeringModel.with_command(state, torch.tensor([command], device=self.device))
 
     @torch.inference_mode()
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
@@ -66,6 +74,12 @@ class OnnxStep:
         self.state_shapes = [tuple(i.shape) for i in inputs[1:]]
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.takes_command = self.metadata.get("timesteer.own_command") == "true"
+
+    def with_command(self, state: Any, command: float) -> Any:
+        state = list(self.initial_state() if state is None else state)
+        state[-1] = np.full_like(state[-1], command)
+        return state
 
     def initial_state(self) -> list[np.ndarray]:
         return [np.zeros(s, dtype=np.float32) for s in self.state_shapes]

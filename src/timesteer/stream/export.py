@@ -154,6 +154,9 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
         "timesteer.state": json.dumps({"shapes": [list(s) for s in state_shapes],
                                        "initial": "zeros (a new drive)",
                                        "feedback": "feed next_state_i back as state_i for the next frame"}),
+        # A model that takes its own command keeps the last one issued in its last state input (1, 1), in
+        # the steering unit: overwrite it when something else steered (a takeover).
+        "timesteer.own_command": json.dumps(bool(model.command_input)),
     }
 
 

@@ -192,6 +192,18 @@ class Steerer:
             return self._latest
         return self._advance(self.shape(frame))
 
+    @property
+    def takes_command(self) -> bool:
+        """Whether the model takes the command issued last (built with `own_command`)."""
+        return self.runner.takes_command
+
+    def issued(self, command: float) -> None:
+        """The command the car was actually given after the last step, in the recording's unit. A model
+        that takes its own command assumes its own output; tell it when something else steered (an
+        expert or a human took over). Other models need not know: ignored."""
+        if self.runner.takes_command:
+            self.state = self.runner.with_command(self.state, float(command))
+
     def _advance(self, frame: np.ndarray) -> float:
         self._latest, self.state = self.runner(frame, self.state)
         self.frames_seen += 1

@@ -27,6 +27,7 @@ class Batch:
     targets: torch.Tensor  # (B, L, K) in recording units, steering first
     reset: torch.Tensor  # (B,) bool
     warmup: int
+    commands: torch.Tensor | None = None  # (B, warmup + L) the command in effect per frame (mirrored with the frame)
 
 
 class BatchStream:
@@ -34,9 +35,10 @@ class BatchStream:
 
     def __init__(self, cameras: list[np.ndarray], targets: np.ndarray, plan: Plan, rng: np.random.Generator,
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
-                 prefetch: int = 3) -> None:
+                 prefetch: int = 3, commands: np.ndarray | None = None) -> None:
         self.cameras = cameras
         self.targets = targets
+        self.commands = commands
         self.plan = plan
         self.rng = rng
         self.aug = aug
@@ -63,10 +65,13 @@ class BatchStream:
             frames[lanes] = self.cameras[int(cam)][idx[lanes]]
         x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float()  # (B, W+L, C, H, W), channels-last memory
         y = torch.from_numpy(self.targets[idx[:, plan.warmup :]].astype(np.float32))  # (B, L, K)
+        c = torch.from_numpy(self.commands[idx].astype(np.float32)) if self.commands is not None else None
         if self.aug is not None:
             x, steer = augment.apply(x, y[..., 0], params, self.aug, self.side_offset)
             y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
-        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup)
+            if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
+                c = torch.where(torch.as_tensor(params.flip).view(-1, 1), -c, c)
+        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c)
 
     def _produce(self) -> None:
         try:

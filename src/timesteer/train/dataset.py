@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from timesteer.data import Recording
+from timesteer.data.commands import previous_commands
 from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
@@ -40,6 +41,7 @@ class TrainData:
     outputs: tuple[str, ...]
     cameras: list[FrameBank]  # primary first, then left and right when every training recording has them
     targets: np.ndarray  # (N, K) over the whole bank, columns in `outputs` order
+    commands: np.ndarray  # (N,) the command in effect at each frame (models built with `own_command`)
     side_offset: float
     camera: str  # the primary camera's name
 
@@ -150,7 +152,8 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
             cameras.append(FrameBank([d.rec.camera_frames(s[side]) if d.train_spans else frames_of(d.rec, primary.name)
                                       for d, s in zip(drives, sides, strict=True)]))
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
-    return TrainData(drives, outputs, cameras, targets, side_offset, primary.name)
+    commands = np.concatenate([previous_commands(d.rec) for d in drives])
+    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name)
 
 
 def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[float]]:

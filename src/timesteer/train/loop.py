@@ -228,7 +228,9 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     val_targets = data.val_targets()[span_indexes(data.val_spans), 0]
     measure_gtt = cfg.grad_through_time and recurrence_of(model) is not None
     if cfg.grad_through_time and not measure_gtt and d.is_main:
-        print(f"--grad-through-time: {model.name} has no GRU, LSTM or RNN recurrence to measure; not measured")
+        why = "takes its own command (not fed to this measurement)" if model.command_input else \
+            "has no GRU, LSTM or RNN recurrence to measure"
+        print(f"--grad-through-time: {model.name} {why}; not measured")
 
     # ---- epochs
     for epoch in range(first_epoch, cfg.epochs):
@@ -238,7 +240,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
         plan = schedule.plan(data, epoch_rng)
         plan = Plan(plan.starts[:steps_per_epoch], plan.reset[:steps_per_epoch], plan.seq_len, plan.warmup)
         stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
-                             lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world))
+                             lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
+                             commands=data.commands if model.command_input else None)
         model.train()
         state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
         gtt: list[np.ndarray] = []
@@ -247,19 +250,21 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                    disable=not (cfg.progress and d.is_main))
         for batch in stream:
             x = batch.frames.to(device, non_blocking=True)
+            c = batch.commands.to(device) if batch.commands is not None else None
+            c_hist, c_now = (c[:, : batch.warmup], c[:, batch.warmup :]) if c is not None else (None, None)
             y = model.standardize_targets(batch.targets.to(device))
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 if schedule.stateful and state is not None:
                     state = model.reset_state(state, batch.reset.to(device))
                 elif batch.warmup:
                     # Frame history / burn-in: build the state from the leading frames, outputs unneeded.
-                    state = model.prime_state(x[:, : batch.warmup])
+                    state = model.prime_state(x[:, : batch.warmup], commands=c_hist)
                 else:
                     state = None
                 if measure_gtt and gtt_batches < GTT_BATCHES:
                     gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
                     gtt_batches += 1
-                out, state = net(x[:, batch.warmup :], state, standardized=True)
+                out, state = net(x[:, batch.warmup :], state, standardized=True, commands=c_now)
                 loss, steer_mse = loss_terms(out, y, cfg.aux_weight)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -285,7 +290,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
         # ---- validation, on rank 0, in time order with state carried (the way the model drives)
         val_rmse = val_mae = None
         if d.is_main and data.val_spans:
-            pred = predict_spans(model, data.val_frames, data.val_spans, device)[:, 0]
+            pred = predict_spans(model, data.val_frames, data.val_spans, device,
+                                 commands=data.commands if model.command_input else None)[:, 0]
             err = pred - val_targets
             val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
         val_rmse = d.broadcast(val_rmse)

@@ -24,8 +24,12 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], device: torch.device | str = "cpu",
-                  chunk: int = 128, lanes: int = 16, batch_frames: int = 256) -> np.ndarray:
+                  chunk: int = 128, lanes: int = 16, batch_frames: int = 256,
+                  commands: np.ndarray | None = None) -> np.ndarray:
     """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated.
+
+    `commands` (N,), indexed like `frames`: the command in effect at each frame, for models built with
+    `own_command` (`data.commands.previous_commands`); without them such a model is fed its own outputs.
 
     At most `batch_frames` frames go through the model at once (lanes x chunk), the training batch's
     size: validating many short recordings in parallel lanes must not raise peak memory above training's.
@@ -45,7 +49,9 @@ def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], d
         for t0 in range(0, length, step):
             t1 = min(t0 + step, length)
             idx = np.stack([np.minimum(np.arange(t0, t1) + spans[i][0], spans[i][1] - 1) for i in group])
-            y, state = model.forward_all(frames_to_tensor(frames[idx], device), state)  # (lanes, T, K)
+            c = torch.from_numpy(np.asarray(commands[idx], dtype=np.float32)).to(device) \
+                if commands is not None and model.command_input else None
+            y, state = model.forward_all(frames_to_tensor(frames[idx], device), state, c)  # (lanes, T, K)
             y = y.float().cpu().numpy()
             for j, i in enumerate(group):
                 n = spans[i][1] - spans[i][0]

@@ -21,6 +21,10 @@ from timesteer.models.heads import MotionHead, RecurrentHead
 
 
 def recurrence_of(model: SteeringModel) -> RecurrentHead | None:
+    """The model's GRU, LSTM or RNN, or None: no recurrence, or one that also takes the issued command
+    (`own_command`), which these measurements do not feed."""
+    if model.command_input:
+        return None
     head = model.head
     if isinstance(head, MotionHead):
         head = head.then
