@@ -130,3 +130,31 @@ def test_drive_disturbances_push_the_car_around():
                                       progress=False))
     assert expert_pushed["interventions"] == 0
     assert expert_pushed["mean_offset_m"] < 2 * calm["mean_offset_m"] + 0.2
+
+
+def test_the_camera_does_not_show_the_wheels_angle():
+    # The same state steered full left and full right: the frames differ where the world moved, never
+    # in the covered car, which is one flat colour (the wheels drawn at their angle would show the push).
+    from timesteer.sim.carracing import BONNET_RGB, CAR_COLS, CAR_ROWS, CarRacingSim
+
+    frames = []
+    for steer in (-0.4, 0.4):
+        sim = CarRacingSim(1)
+        try:
+            while sim.t_s < 1.5:
+                sim.physics_step(0.0, 12.0)
+            for _ in range(6):
+                sim.physics_step(steer, 12.0)
+            assert abs(sim.wheel_angle_rad) > 0.3
+            frames.append(sim.camera())
+        finally:
+            sim.close()
+    left, right = frames
+    assert (left[CAR_ROWS, CAR_COLS] == BONNET_RGB).all() and (right[CAR_ROWS, CAR_COLS] == BONNET_RGB).all()
+    around = np.zeros(left.shape[:2], bool)  # the car's surroundings, the cover excluded
+    around[56:84, 34:62] = True
+    around[CAR_ROWS, CAR_COLS] = False
+    for frame in frames:  # no pixel of the red car (or its blended edge) or a black wheel outside the cover
+        body = (frame[..., 0] > 120) & (frame[..., 1] < 90)
+        wheel = frame.astype(int).sum(axis=-1) < 60
+        assert not (body | wheel)[around].any()

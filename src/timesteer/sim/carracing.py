@@ -3,7 +3,11 @@ physics steps without rendering, the camera frame, the lane geometry, and puttin
 
 The 96x96 observation ends in a 12-row dashboard that draws the current steering and speed: a model
 that saw it would read its label off the picture, so every frame a model sees is cropped above it
-(`crop_bottom`). Steering is in radians of front-wheel angle, positive to the right; the car's steering
+(`crop_bottom`). For the same reason the car itself is covered by a fixed block, as a bonnet would be:
+CarRacing draws its front wheels at their actual angle, the steering being executed (a disturbance
+included), which a camera on a real car does not see. A single-frame model trained on the uncovered car
+read the pushes off those few pixels (BENCHMARKS.md): with the car covered, a push shows only in how the
+car moves. Steering is in radians of front-wheel angle, positive to the right; the car's steering
 joint stops at 0.4 rad. The pedals hold a target speed with a proportional controller, so a driver
 (the expert or a model) only steers.
 """
@@ -25,6 +29,10 @@ MAX_STEER_RAD = 0.4  # the front wheels' joint limit
 WHEELBASE_M = (80 + 82) * car_dynamics.SIZE  # wheel positions y = +80 and -82, times the car's SIZE
 ZOOM_IN_S = 1.0  # the first second zooms in from far away: nobody steers from those frames
 PEDAL_GAIN = 0.08  # throttle per m/s of speed error
+# The car sprite, its wheels at full lock included, in the 96x96 observation (the camera follows the car,
+# so it never moves after the zoom-in): rows 66-76, columns 46-49 measured, with a margin for the wheels.
+CAR_ROWS, CAR_COLS = slice(64, 80), slice(42, 54)
+BONNET_RGB = (70, 70, 70)
 
 
 class CarRacingSim:
@@ -94,8 +102,10 @@ class CarRacingSim:
         self._index, self._s_m, self._offset_m = index, s_new, offset
 
     def camera(self) -> np.ndarray:
-        """The raw 96x96 RGB observation, dashboard included (crop it with `crop_bottom`)."""
-        return self.env._render("state_pixels")
+        """The 96x96 RGB observation with the car covered, dashboard included (crop it with `crop_bottom`)."""
+        frame = self.env._render("state_pixels")
+        frame[CAR_ROWS, CAR_COLS] = BONNET_RGB
+        return frame
 
     # ---- geometry
     def lane(self) -> LaneState:
