@@ -45,36 +45,37 @@ class MeanConfig:
 
 
 @dataclass
-class PilotNetConfig:
-    feature_dim: Annotated[int, AtLeastOne] = 100
-    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
-    dropout: Annotated[float, Dropout] = 0.2
+class OwnCommand:
     # Also give the model the steering command issued at the previous frame (the driver knows what it
     # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
     own_command: bool = False
+
+
+@dataclass
+class PilotNetConfig(OwnCommand):
+    feature_dim: Annotated[int, AtLeastOne] = 100
+    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
+    dropout: Annotated[float, Dropout] = 0.2
 
     def __post_init__(self) -> None:
         validate(self)
 
 
 @dataclass
-class DiffNetConfig:
+class DiffNetConfig(OwnCommand):
     frames: Annotated[int, Range(2)] = 3  # the current frame and 2 differences
     feature_dim: Annotated[int, AtLeastOne] = 100
     hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
     dropout: Annotated[float, Dropout] = 0.2
     shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
     max_shift_px: Annotated[int, AtLeastOne] = 8
-    # Also give the model the steering command issued at the previous frame (the driver knows what it
-    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
-    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
 
 
 @dataclass
-class RecurrentConfig:
+class RecurrentConfig(OwnCommand):
     motion_frames: Annotated[int, AtLeastOne] = 2  # 2: the frame and its difference from the last; 1: frame alone
     # The picture's sideways slide since the last frame in this many horizontal bands (the car's yaw,
     # `models/motion.py`); 0 turns it off.
@@ -85,25 +86,19 @@ class RecurrentConfig:
     layers: Annotated[int, AtLeastOne] = 1
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
-    # Also give the model the steering command issued at the previous frame (the driver knows what it
-    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
-    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
 
 
 @dataclass
-class Conv3dLSTMConfig:
+class Conv3dLSTMConfig(OwnCommand):
     frames: Annotated[int, Range(2)] = 6  # Komanda: the last 6 frames
     feature_dim: Annotated[int, AtLeastOne] = 64
     hidden: Annotated[int, AtLeastOne] = 32  # Komanda: a 32-unit LSTM
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
     aux: tuple[str, ...] = field(default_factory=lambda: ("speed",))  # auxiliary targets when recorded
-    # Also give the model the steering command issued at the previous frame (the driver knows what it
-    # asked for; with the car's observed motion that tells a disturbance apart from its own steering).
-    own_command: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
