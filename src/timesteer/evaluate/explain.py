@@ -97,8 +97,7 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         from timesteer.data.commands import previous_commands
         from timesteer.train.predict import predict_spans
 
-        pred = predict_spans(model, frames, spans,
-                             commands=previous_commands(rec) if model.command_input else None)[:, 0]
+        pred = predict_spans(model, frames, spans, commands=previous_commands(rec))[:, 0]
         kind = "update gate z" if "gru" in model.name else "forget gate f"
         summary["gate"] = {"kind": kind, "mean": float(np.mean(gates)), "std": float(np.std(gates))}
         summary["figures"]["gates"] = plot_gates(rec.timestamps_s[idx], rec.steering[idx], pred, gates, kind,

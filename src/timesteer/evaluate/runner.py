@@ -110,8 +110,7 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     camera = run.data.camera
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
     # A model that takes the issued command gets the one recorded: open loop, what the driver did.
-    commands = previous_commands(rec) if run.model.command_input else None
-    pred = predict_spans(run.model, frames, spans, device, commands=commands)[:, 0].astype(np.float64)
+    pred = predict_spans(run.model, frames, spans, device, commands=previous_commands(rec))[:, 0].astype(np.float64)
     idx = span_indexes(spans)
     true = rec.steering[idx]
     seg_of_span = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(spans)])

@@ -54,12 +54,12 @@ def environment_python() -> Path:
 def available_maps(python: Path) -> list[str]:
     """The maps of the duckietown-world installed in the environment of `python`, sorted; MAPS when its
     map folder cannot be found (an environment laid out differently)."""
-    found = sorted({p.stem for p in python.resolve().parent.parent.glob(
-        "lib/python*/site-packages/duckietown_world/data/gd1/maps/*.yaml")})
-    if not found:  # `python` may be a link into another prefix: look beside the unresolved path too
-        found = sorted({p.stem for p in python.parent.parent.glob(
-            "lib/python*/site-packages/duckietown_world/data/gd1/maps/*.yaml")})
-    return found or list(MAPS)
+    # `python` may be a link into another prefix: look beside the resolved path, then the given one.
+    for prefix in (python.resolve().parent.parent, python.parent.parent):
+        found = sorted({p.stem for p in prefix.glob("lib/python*/site-packages/duckietown_world/data/gd1/maps/*.yaml")})
+        if found:
+            return found
+    return list(MAPS)
 
 
 def check_environment() -> Path:

@@ -290,8 +290,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
         # ---- validation, on rank 0, in time order with state carried (the way the model drives)
         val_rmse = val_mae = None
         if d.is_main and data.val_spans:
-            pred = predict_spans(model, data.val_frames, data.val_spans, device,
-                                 commands=data.commands if model.command_input else None)[:, 0]
+            pred = predict_spans(model, data.val_frames, data.val_spans, device, commands=data.commands)[:, 0]
             err = pred - val_targets
             val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
         val_rmse = d.broadcast(val_rmse)

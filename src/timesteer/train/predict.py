@@ -28,8 +28,9 @@ def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], d
                   commands: np.ndarray | None = None) -> np.ndarray:
     """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated.
 
-    `commands` (N,), indexed like `frames`: the command in effect at each frame, for models built with
-    `own_command` (`data.commands.previous_commands`); without them such a model is fed its own outputs.
+    `commands` (N,), indexed like `frames`: the command in effect at each frame
+    (`data.commands.previous_commands`), used by models built with `own_command` and ignored by others;
+    without them such a model is fed its own outputs.
 
     At most `batch_frames` frames go through the model at once (lanes x chunk), the training batch's
     size: validating many short recordings in parallel lanes must not raise peak memory above training's.
