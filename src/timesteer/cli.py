@@ -341,8 +341,9 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="run the model in PyTorch, or exported to ONNX Runtime")
+    p.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                   help="run the model in PyTorch, or exported to ONNX Runtime (onnx-int8: int8 convolutions, "
+                        "calibrated on the run's recording)")
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -414,15 +415,25 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint to export")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (13 to 20)")
+    p.add_argument("--int8", action="store_true",
+                   help="int8 convolutions (faster on CPUs with int8 dot products), calibrated on real frames and "
+                        "checked against the float step")
+    p.add_argument("--calibrate", metavar="REC",
+                   help="recording whose frames calibrate --int8 (default: the run's training recording)")
 
 
 @command("export", "export one streaming step (frame + state in, steering + state out) to ONNX", _export_args)
 def _export(args: argparse.Namespace) -> int:
     from timesteer.stream.export import ExportConfig, export_onnx, read_metadata
 
-    path = export_onnx(ExportConfig(run=args.run, onnx=args.onnx, checkpoint=args.checkpoint, opset=args.opset))
+    path = export_onnx(ExportConfig(run=args.run, onnx=args.onnx, checkpoint=args.checkpoint, opset=args.opset,
+                                    int8=args.int8, calibrate=args.calibrate))
     meta = read_metadata(path)
     print(f"wrote {path}\npreprocessing: {meta['timesteer.preprocessing']}\nstate: {meta['timesteer.state']}")
+    if "timesteer.int8" in meta:
+        check = json.loads(meta["timesteer.int8"])
+        print(f"int8 convolutions: steering RMSE {check['rmse_vs_float']:.5f} from the float step over "
+              f"{check['check_frames']} frames (max {check['max_abs_vs_float']:.5f})")
     return 0
 
 
@@ -453,8 +464,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=4567, help="the simulator connects to 4567")
     p.add_argument("--speed", type=float, default=15.0, help="set speed for the throttle controller (sim mph)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="run the model in PyTorch, or exported to ONNX Runtime")
+    p.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                   help="run the model in PyTorch, or exported to ONNX Runtime (onnx-int8: int8 convolutions, "
+                        "calibrated on the run's recording)")
     p.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
 
 

@@ -38,7 +38,7 @@ class DriveConfig:
     video_dir: str | None = None
     checkpoint: Which = "best"
     device: str = "cpu"
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     workers: Annotated[int, NonNegative] = 0
     frame_skip: Annotated[int | None, AtLeastOne] = None  # default: the training recording's, else 2
     progress: bool = True

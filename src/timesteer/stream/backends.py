@@ -1,4 +1,5 @@
-"""What runs one streaming step: PyTorch (the trained model itself) or ONNX Runtime (its exported step).
+"""What runs one streaming step: PyTorch (the trained model itself) or ONNX Runtime (its exported step,
+in float or with int8 convolutions).
 
 Both take a working frame (H, W, 3) uint8 and the carried state, and give the steering in the
 recording's unit and the new state. The state starts as None (a new drive): PyTorch makes zeros of the
@@ -18,7 +19,7 @@ import torch
 from timesteer.errors import TimesteerError
 from timesteer.models import SteeringModel
 
-Backend = Literal["torch", "onnx"]
+Backend = Literal["torch", "onnx", "onnx-int8"]
 
 
 class Step(Protocol):

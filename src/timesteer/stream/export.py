@@ -52,6 +52,8 @@ class ExportConfig:
     onnx: str
     checkpoint: Which = "best"
     opset: Annotated[int, Range(MIN_OPSET, MAX_OPSET)] = 17
+    int8: bool = False  # int8 convolutions (ONNX Runtime static quantisation), checked against the float step
+    calibrate: str | None = None  # recording whose frames calibrate int8; default: the run's first recording
 
     def __post_init__(self) -> None:
         validate(self)
@@ -70,12 +72,38 @@ def export_onnx(cfg: ExportConfig) -> Path:
             data = export_bytes(run.model, run.info, cfg.opset)
         except ExportError as exc:
             raise TimesteerError(f"{path}: {exc}; nothing was written") from None
+        if cfg.int8:
+            data = int8_bytes(data, run.model, run.info, cfg.calibrate)
         write_bytes(path, data)
     return path
 
 
 class ExportError(Exception):
     pass
+
+
+def int8_bytes(data: bytes, model: SteeringModel, info: RunInfo, calibrate: str | None = None) -> bytes:
+    """The exported step with int8 convolutions, calibrated on real frames (the run's own recording unless
+    `calibrate` names another with the same frames), refused when it steers unlike the float step."""
+    from timesteer.data import Recording
+    from timesteer.stream.quantize import frame_chunks, quantize_step
+
+    source = calibrate or (info.data.recordings[0].path if info.data.recordings else None)
+    if source is None:
+        raise TimesteerError("int8 needs frames to calibrate on: pass a recording (--calibrate REC)")
+    try:
+        rec = Recording.open(source)
+    except TimesteerError as exc:
+        hint = "" if calibrate else " (the run's training recording, for int8 calibration; pass --calibrate REC)"
+        raise TimesteerError(f"{exc}{hint}") from None
+    c, h, w = model.in_shape
+    found = rec.frames.shape[1:]
+    if tuple(found) != (h, w, c):
+        raise TimesteerError(f"{rec.path}: int8 calibration needs frames of {h}x{w}x{c} like the model's; this "
+                             f"recording has {'x'.join(map(str, found))}")
+    calibration, check = frame_chunks(rec, chunks=8)
+    target_std = float(info.normalization.get("target_std", [1.0])[0])
+    return quantize_step(data, calibration, check, target_std)[0]
 
 
 def export_bytes(model: SteeringModel, info: RunInfo, opset: int = 17) -> bytes:

@@ -101,18 +101,24 @@ class Steerer:
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
                  backend: Backend = "torch", threads: int = 0) -> Steerer:
-        """A trained run, stepped by PyTorch or (exported in memory) by ONNX Runtime."""
+        """A trained run, stepped by PyTorch or (exported in memory) by ONNX Runtime; `onnx-int8` quantises
+        the exported step's convolutions, calibrated on the run's own recording."""
         run = load_run(run_dir, checkpoint, device)
         fps = run.data.fps
         gap = max(0.5, 5.0 / fps) if fps > 0 else None  # the import's default segment-gap rule
         runner: SteeringModel | Step = run.model
-        if backend == "onnx":
-            from timesteer.stream.export import ExportError, export_bytes
+        if backend in ("onnx", "onnx-int8"):
+            from timesteer.stream.export import ExportError, export_bytes, int8_bytes
 
             try:
-                runner = OnnxStep(export_bytes(run.model, run.info), threads)
+                data = export_bytes(run.model, run.info)
             except ExportError as exc:
                 raise TimesteerError(f"{run_dir}: {exc}") from None
+            if backend == "onnx-int8":
+                data = int8_bytes(data, run.model, run.info)
+            runner = OnnxStep(data, threads)
+            if backend == "onnx-int8":
+                runner.name = "onnx-int8"
         return cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
                    run.data.steering.to_rad)
 
