@@ -31,7 +31,7 @@ from timesteer.stream.steerer import Steerer
 
 class TimesteerPilot:
     """donkeycar part. `source`: a run directory or an exported .onnx file; `backend`: "torch",
-    "onnx" or "onnx-int8" (int8 convolutions, about a third faster on CPUs with int8 dot products) for
+    "onnx" or "onnx-int8" (int8 convolutions: 25-43% less time per step on CPUs with int8 dot products) for
     a run; `max_steering_rad`: the car's full lock, needed only when the model's steering is in radians
     rather than donkeycar's normalised [-1, 1]."""
 
