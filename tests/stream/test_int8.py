@@ -54,8 +54,9 @@ def test_an_int8_step_that_strays_from_the_float_step_is_not_written(stream_runs
     target = tmp_path / "m.onnx"
     target.write_bytes(b"an earlier export")
     monkeypatch.setattr(quantize, "MAX_RMSE_FRACTION", 0.0)  # any rounding at all is now too much
-    with pytest.raises(TimesteerError, match="away from the float step"):
+    with pytest.raises(TimesteerError, match="away from the float step") as raised:
         export_onnx(ExportConfig(run=str(stream_runs["pilotnet"]), onnx=str(target), int8=True))
+    assert str(raised.value).startswith(f"{target}: ")
     assert target.read_bytes() == b"an earlier export"
 
 

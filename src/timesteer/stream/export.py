@@ -73,7 +73,10 @@ def export_onnx(cfg: ExportConfig) -> Path:
         except ExportError as exc:
             raise TimesteerError(f"{path}: {exc}; nothing was written") from None
         if cfg.int8:
-            data = int8_bytes(data, run.model, run.info, cfg.calibrate)
+            try:
+                data = int8_bytes(data, run.model, run.info, cfg.calibrate)
+            except TimesteerError as exc:
+                raise TimesteerError(f"{path}: {exc}") from None
         write_bytes(path, data)
     return path
 
