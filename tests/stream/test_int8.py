@@ -37,6 +37,7 @@ def test_int8_step_quantises_the_convolutions_and_steers_like_the_float_step(nam
     assert check["check_frames"] >= 20 and check["rmse_vs_float"] <= quantize.MAX_RMSE_FRACTION * std
     # The file steers like the float model, state carried, within the bound it was checked against.
     float_steerer, int8_steerer = Steerer.from_run(stream_runs[name]), Steerer.load(path)
+    assert int8_steerer.backend == "onnx-int8"
     frames = Recording.open(stream_rec).frames
     want = np.array([float_steerer.step_shaped(np.asarray(f)) for f in frames[:30]])
     got = np.array([int8_steerer.step_shaped(np.asarray(f)) for f in frames[:30]])

@@ -75,6 +75,8 @@ class OnnxStep:
         self.state_shapes = [tuple(i.shape) for i in inputs[1:]]
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        if "timesteer.int8" in self.metadata:  # written by `export --int8` (stream/quantize.py)
+            self.name = "onnx-int8"
         self.takes_command = self.metadata.get("timesteer.own_command") == "true"
 
     def with_command(self, state: Any, command: float) -> Any:

@@ -30,6 +30,7 @@ import onnx
 
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
+from timesteer.stream.backends import OnnxStep
 
 # The int8 step may differ from the float step by this fraction of the training steering's standard
 # deviation (RMSE over the check frames). Measured: 0.6% for a trained `cnn_gru`; 10% would be a model
@@ -68,17 +69,13 @@ def _quiet_quantizer() -> Iterator[None]:
         root.setLevel(level)
 
 
-def _drive(session: Any, chunk: np.ndarray) -> np.ndarray:
+def _drive(step: OnnxStep, chunk: np.ndarray) -> np.ndarray:
     """Steering for each frame of `chunk`, from a fresh state, the state carried."""
-    inputs = session.get_inputs()
-    names = [i.name for i in inputs[1:]]
-    state = [np.zeros(i.shape, dtype=np.float32) for i in inputs[1:]]
-    outputs = [o.name for o in session.get_outputs()]
+    state = None
     steering = []
     for frame in chunk:
-        out = session.run(outputs, {inputs[0].name: frame, **dict(zip(names, state, strict=True))})
-        steering.append(float(out[0].reshape(-1)[0]))
-        state = out[1:]
+        value, state = step(frame, state)
+        steering.append(value)
     return np.array(steering)
 
 
@@ -86,25 +83,21 @@ def quantize_step(data: bytes, calibration: list[np.ndarray], check: list[np.nda
                   target_std: float) -> tuple[bytes, dict[str, Any]]:
     """The exported step `data` with int8 convolutions, and how far it steers from the float step.
     Raises TimesteerError when it strays more than MAX_RMSE_FRACTION x `target_std`."""
-    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    float_step = OnnxStep(data)
+
+    def feeds() -> Iterator[dict[str, np.ndarray]]:
+        """What the float step is fed, frame by frame, its state carried within each chunk."""
+        for chunk in calibration:
+            state = float_step.initial_state()
+            for frame in chunk:
+                yield {"frame": frame, **dict(zip(float_step.state_names, state, strict=True))}
+                _, state = float_step(frame, state)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.feeds = self._feeds()
-
-        def _feeds(self) -> Iterator[dict[str, np.ndarray]]:
-            inputs = session.get_inputs()
-            names = [i.name for i in inputs[1:]]
-            outputs = [o.name for o in session.get_outputs()]
-            for chunk in calibration:
-                state = [np.zeros(i.shape, dtype=np.float32) for i in inputs[1:]]
-                for frame in chunk:
-                    feed = {inputs[0].name: frame, **dict(zip(names, state, strict=True))}
-                    yield feed
-                    state = session.run(outputs, feed)[1:]
+            self.feeds = feeds()
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)
@@ -120,9 +113,9 @@ def quantize_step(data: bytes, calibration: list[np.ndarray], check: list[np.nda
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise TimesteerError(f"ONNX Runtime could not quantise the step ({first})") from None
         proto = onnx.load(str(target))
-    int8 = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = np.concatenate([_drive(session, c) for c in check])
-    got = np.concatenate([_drive(int8, c) for c in check])
+    int8_step = OnnxStep(proto.SerializeToString())
+    want = np.concatenate([_drive(float_step, c) for c in check])
+    got = np.concatenate([_drive(int8_step, c) for c in check])
     rmse = float(np.sqrt(np.mean((got - want) ** 2)))
     report = {"quantized": ["Conv"], "calibration_frames": int(sum(len(c) for c in calibration)),
               "check_frames": len(want), "rmse_vs_float": rmse,
@@ -131,10 +124,6 @@ def quantize_step(data: bytes, calibration: list[np.ndarray], check: list[np.nda
         raise TimesteerError(f"the int8 step steers {rmse:.4f} (RMSE over {len(want)} frames) away from the float "
                              f"step, more than {MAX_RMSE_FRACTION:.0%} of the steering's spread "
                              f"({target_std:.4f}): not written")
-    for prop in proto.metadata_props:
-        if prop.key == "timesteer.int8":
-            proto.metadata_props.remove(prop)
-            break
     entry = proto.metadata_props.add()
     entry.key, entry.value = "timesteer.int8", json.dumps(report)
     return proto.SerializeToString(), report

@@ -117,8 +117,6 @@ class Steerer:
             if backend == "onnx-int8":
                 data = int8_bytes(data, run.model, run.info)
             runner = OnnxStep(data, threads)
-            if backend == "onnx-int8":
-                runner.name = "onnx-int8"
         return cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
                    run.data.steering.to_rad)
 
