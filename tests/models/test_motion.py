@@ -57,3 +57,21 @@ def test_a_batch_agrees_with_its_frames_one_by_one():
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(together[:, :4].numpy(), ((np.arange(40) % 5) - 2)[:, None] * np.ones((1, 4)),
                                atol=0.05)
+
+
+def test_the_slides_as_one_view_equal_the_slides_one_by_one(monkeypatch):
+    """Live steps take the 2K+1 slides as one strided view, training batches one slice per slide: the
+    same costs, so a model steers live as it was trained."""
+    from timesteer.models import motion
+
+    sf = ShiftFeatures(32, 120, bands=4)
+    world = scene(seed=3)
+    prev = torch.cat([frame_at(world, float(i)) for i in range(3)])
+    cur = torch.cat([frame_at(world, float(i) + 1.5 * i - 2) for i in range(3)])
+    assert prev[:, 0].numel() * (2 * sf.k + 1) <= motion.UNFOLD_MAX_ELEMENTS  # the view by default
+    viewed = sf.costs(prev, cur)
+    monkeypatch.setattr(motion, "UNFOLD_MAX_ELEMENTS", 0)
+    sliced = sf.costs(prev, cur)
+    assert viewed.shape == sliced.shape == (3, 4, 2 * sf.k + 1)
+    assert sliced.abs().amax() > 0.1  # real costs, not zeros compared with zeros
+    torch.testing.assert_close(viewed, sliced, atol=1e-5, rtol=1e-5)
