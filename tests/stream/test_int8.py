@@ -82,3 +82,4 @@ def test_cli_export_int8_and_bench_report_it(stream_runs, tmp_path, capsys):
     result = json.loads(out)
     assert result["int8_skipped"] is None and result["frames"] == 12
     assert 0 < result["onnx_int8_p50_ms"] <= result["onnx_int8_p99_ms"]
+    assert 0 < result["eager_p50_ms"] <= result["eager_p99_ms"]  # the untraced PyTorch step, timed beside it

@@ -10,14 +10,19 @@ right shapes, ONNX Runtime reads them from the exported model's inputs. The Stee
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from timesteer.errors import TimesteerError
 from timesteer.models import SteeringModel
+
+log = logging.getLogger(__name__)
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
 
@@ -31,13 +36,51 @@ class Step(Protocol):
     def with_command(self, state: Any, command: float) -> Any: ...
 
 
-class TorchStep:
-    name = "torch"
+class OneStep(nn.Module):
+    """frame (H, W, 3) uint8 + state tensors -> (steering (1,), *next state)."""
 
     def __init__(self, model: SteeringModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        x = frame.permute(2, 0, 1).unsqueeze(0).unsqueeze(0)  # (1, 1, C, H, W)
+        steering, new = self.model(x, tuple(state))
+        return (steering.reshape(1), *new)
+
+
+class TorchStep:
+    """The model itself, one frame at a time. The step (`OneStep`: frame and state in, steering and state
+    out) is traced with TorchScript when the TorchStep is made (not on the first live frame, which would
+    then be late), and the trace runs from then on: the same operations without Python's module calls in
+    between, a fifth of a live step's time (`cnn_gru` at 66x200, 2 threads: 1.14 ms p50 against 1.43
+    eager, BENCHMARKS.md). The trace shares the model's parameters (it is not frozen), so a model trained
+    further in place steers with its new weights. Where tracing fails, the step runs eagerly and says so."""
+
+    name = "torch"
+
+    def __init__(self, model: SteeringModel, trace: bool = True) -> None:
         self.model = model.eval()
         self.device = model.target_mean.device
         self.takes_command = model.command_input
+        self.step: Any = OneStep(self.model)
+        if trace:
+            self.step = self._traced(self.step)
+
+    def _traced(self, step: OneStep) -> Any:
+        c, h, w = self.model.in_shape
+        frame = torch.zeros(h, w, c, dtype=torch.uint8, device=self.device)
+        state = self.model.initial_state(1, self.device)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                # TorchScript is deprecated in favour of torch.compile / torch.export; both are slower to
+                # start and, measured here, slower per step (BENCHMARKS.md, "Live steering").
+                warnings.simplefilter("ignore")
+                return torch.jit.trace(step, (frame, *state), check_trace=False)
+        except Exception as exc:  # any failure to trace leaves the model steering eagerly
+            log.warning("the PyTorch step runs without TorchScript (%s: %s)", type(exc).__name__,
+                        str(exc).splitlines()[0][:200] if str(exc) else "")
+            return step
 
     def with_command(self, state: Any, command: float) -> Any:
         state = self.model.initial_state(1, self.device) if state is None else state
@@ -45,10 +88,10 @@ class TorchStep:
 
     @torch.inference_mode()
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
-        x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)
-        x = x.permute(2, 0, 1)[None, None]  # (1, 1, C, H, W), channels-last in memory
-        steering, state = self.model(x, state)
-        return float(steering[0, 0]), state
+        x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)  # (H, W, C)
+        state = self.model.initial_state(1, self.device) if state is None else state
+        out = self.step(x, *state)
+        return float(out[0][0]), tuple(out[1:])
 
 
 class OnnxStep:

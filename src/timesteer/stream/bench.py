@@ -15,6 +15,7 @@ from tqdm import tqdm
 from timesteer.config import AtLeastOne, NonNegative, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
+from timesteer.stream.backends import TorchStep
 from timesteer.stream.steerer import Steerer
 from timesteer.train.run import Which, read_run_info
 
@@ -80,17 +81,19 @@ def _time_window(model: Any, frames: np.ndarray, window_frames: int, warmup: int
 
 
 def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
-    """Milliseconds per frame: carried state in PyTorch, in ONNX Runtime and in ONNX Runtime with int8
-    convolutions (when the run's recording is there to calibrate it), and re-running a window of `window`
-    frames every step (what donkeycar's recurrent pilots do). The ways take turns, `ROUNDS` times, so that
-    a machine busy with something else slows them alike."""
+    """Milliseconds per frame: carried state in PyTorch (its traced step, and untraced), in ONNX Runtime
+    and in ONNX Runtime with int8 convolutions (when the run's recording is there to calibrate it), and
+    re-running a window of `window` frames every step (what donkeycar's recurrent pilots do). The ways take
+    turns, `ROUNDS` times, so that a machine busy with something else slows them alike."""
     torch.set_num_threads(cfg.threads)
     steerer = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu")
     model = steerer.model
     assert model is not None
     frames = _frames(cfg.run, model.in_shape, cfg.frames + ROUNDS * cfg.warmup)  # each round warms up
     h, w = frames.shape[1:3]
-    ways: dict[str, Steerer] = {"torch": steerer,
+    eager = Steerer(TorchStep(model, trace=False), steerer.pre, steerer.unit, steerer.gap_reset_s, steerer.fps,
+                    steerer.to_rad)  # the step without its TorchScript trace: what the trace saves
+    ways: dict[str, Steerer] = {"torch": steerer, "torch-eager": eager,
                                 "onnx": Steerer.from_run(cfg.run, cfg.checkpoint, "cpu", backend="onnx",
                                                          threads=cfg.threads)}
     int8_skipped = None
@@ -121,6 +124,7 @@ def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
               "frames": len(times["torch"]), "p50_ms": p50, "p99_ms": p99, "onnx_p50_ms": o50, "onnx_p99_ms": o99,
               "onnx_int8_p50_ms": None, "onnx_int8_p99_ms": None, "int8_skipped": int8_skipped,
               "window": cfg.window, "window_p50_ms": w50, "window_p99_ms": w99, "speedup": w50 / p50}
+    result["eager_p50_ms"], result["eager_p99_ms"] = _percentiles(times["torch-eager"])
     if "onnx-int8" in times:
         result["onnx_int8_p50_ms"], result["onnx_int8_p99_ms"] = _percentiles(times["onnx-int8"])
     return result
@@ -134,6 +138,7 @@ def format_bench(r: dict[str, Any]) -> str:
         int8 = f"carried state, ONNX int8     not timed ({r['int8_skipped']})\n"
     return (f"{r['model']} on {h}x{w}, {r['threads']} threads, {r['frames']} frames\n"
             f"carried state, PyTorch       p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms\n"
+            f"  the same step, untraced    p50 {r['eager_p50_ms']:.2f} ms   p99 {r['eager_p99_ms']:.2f} ms\n"
             f"carried state, ONNX Runtime  p50 {r['onnx_p50_ms']:.2f} ms   p99 {r['onnx_p99_ms']:.2f} ms\n"
             f"{int8}"
             f"re-run {r['window']:>2}-frame window       p50 {r['window_p50_ms']:.2f} ms   "

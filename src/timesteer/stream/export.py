@@ -25,22 +25,9 @@ from timesteer.config import Range, validate
 from timesteer.errors import TimesteerError
 from timesteer.files import write_bytes, writing
 from timesteer.models import SteeringModel
+from timesteer.stream.backends import OneStep
 from timesteer.stream.steerer import Preprocessing
 from timesteer.train.run import RunInfo, Which, load_run
-
-
-class OneStep(nn.Module):
-    """frame (H, W, 3) uint8 + state tensors -> (steering (1,), *next state)."""
-
-    def __init__(self, model: SteeringModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frame: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        x = frame.permute(2, 0, 1).unsqueeze(0).unsqueeze(0)  # (1, 1, C, H, W)
-        steering, new = self.model(x, tuple(state))
-        return (steering.reshape(1), *new)
-
 
 # The TorchScript exporter's range; below 13 some of the models' operators have no ONNX form.
 MIN_OPSET, MAX_OPSET = 13, 20
