@@ -53,8 +53,8 @@ class TorchStep:
     """The model itself, one frame at a time. The step (`OneStep`: frame and state in, steering and state
     out) is traced with TorchScript when the TorchStep is made (not on the first live frame, which would
     then be late), and the trace runs from then on: the same operations without Python's module calls in
-    between, a fifth of a live step's time (`cnn_gru` at 66x200, 2 threads: 1.14 ms p50 against 1.43
-    eager, BENCHMARKS.md). The trace shares the model's parameters (it is not frozen), so a model trained
+    between, a sixth to a fifth of a live step's time (`cnn_gru` at 66x200, 2 threads: 1.22-1.28 ms p50
+    against 1.48-1.71 untraced, BENCHMARKS.md). The trace shares the model's parameters (it is not frozen), so a model trained
     further in place steers with its new weights. Where tracing fails, the step runs eagerly and says so."""
 
     name = "torch"
