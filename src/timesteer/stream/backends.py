@@ -54,8 +54,9 @@ class TorchStep:
     out) is traced with TorchScript when the TorchStep is made (not on the first live frame, which would
     then be late), and the trace runs from then on: the same operations without Python's module calls in
     between, a sixth to a fifth of a live step's time (`cnn_gru` at 66x200, 2 threads: 1.22-1.28 ms p50
-    against 1.48-1.71 untraced, BENCHMARKS.md). The trace shares the model's parameters (it is not frozen), so a model trained
-    further in place steers with its new weights. Where tracing fails, the step runs eagerly and says so."""
+    against 1.48-1.71 untraced, BENCHMARKS.md). The trace shares the model's parameters (it is not
+    frozen), so a model trained further in place steers with its new weights. Where tracing fails, the
+    step runs eagerly and says so."""
 
     name = "torch"
 
@@ -74,8 +75,11 @@ class TorchStep:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 # TorchScript is deprecated in favour of torch.compile / torch.export; both are slower to
-                # start and, measured here, slower per step (BENCHMARKS.md, "Live steering").
-                warnings.simplefilter("ignore")
+                # start and, measured here, slower per step (BENCHMARKS.md, "Live steering"). Its tracer
+                # warns where Python reads a tensor: here only shapes (nn.GRU's checks, the history length,
+                # the slides' size), fixed for a live step of one frame; tests hold the trace to the model.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 return torch.jit.trace(step, (frame, *state), check_trace=False)
         except Exception as exc:  # any failure to trace leaves the model steering eagerly
             log.warning("the PyTorch step runs without TorchScript (%s: %s)", type(exc).__name__,
