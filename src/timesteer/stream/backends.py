@@ -95,7 +95,7 @@ class TorchStep:
         x = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device)  # (H, W, C)
         state = self.model.initial_state(1, self.device) if state is None else state
         out = self.step(x, *state)
-        return float(out[0][0]), tuple(out[1:])
+        return float(out[0][0]), out[1:]  # a tuple, traced or not
 
 
 class OnnxStep:

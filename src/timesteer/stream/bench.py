@@ -91,8 +91,7 @@ def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
     assert model is not None
     frames = _frames(cfg.run, model.in_shape, cfg.frames + ROUNDS * cfg.warmup)  # each round warms up
     h, w = frames.shape[1:3]
-    eager = Steerer(TorchStep(model, trace=False), steerer.pre, steerer.unit, steerer.gap_reset_s, steerer.fps,
-                    steerer.to_rad)  # the step without its TorchScript trace: what the trace saves
+    eager = steerer.sharing(TorchStep(model, trace=False))  # the step without its trace: what the trace saves
     ways: dict[str, Steerer] = {"torch": steerer, "torch-eager": eager,
                                 "onnx": Steerer.from_run(cfg.run, cfg.checkpoint, "cpu", backend="onnx",
                                                          threads=cfg.threads)}

@@ -275,13 +275,7 @@ def drive_server_from_run(cfg: ServeConfig) -> DriveServer:
         make = functools.partial(Steerer.from_onnx, cfg.run, cfg.threads)
     else:
         first = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu", cfg.backend, cfg.threads)
-        runner, pre, unit = first.runner, first.pre, first.unit
-        fps, gap, to_rad = first.fps, first.gap_reset_s, first.to_rad
-
-        def make() -> Steerer:
-            # One loaded model (or ONNX session) for every connection; each has its own state and clock.
-            return Steerer(runner, pre, unit, gap, fps, to_rad)
-
+        make = first.sharing  # one loaded model (or ONNX session) for every connection, each its own state and clock
     return DriveServer(make, cfg.set_speed)
 
 

@@ -98,6 +98,11 @@ class Steerer:
     def backend(self) -> str:
         return self.runner.name
 
+    def sharing(self, runner: Step | None = None) -> Steerer:
+        """A new Steerer with this one's preprocessing, unit and clock, its own state, stepping with
+        `runner` (by default this one's: one loaded model serving many connections)."""
+        return Steerer(runner or self.runner, self.pre, self.unit, self.gap_reset_s, self.fps, self.to_rad)
+
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
                  backend: Backend = "torch", threads: int = 0) -> Steerer:
