@@ -241,7 +241,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
         plan = Plan(plan.starts[:steps_per_epoch], plan.reset[:steps_per_epoch], plan.seq_len, plan.warmup)
         stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
                              lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
-                             commands=data.commands if model.command_input else None)
+                             commands=data.commands if model.command_input else None, device=device)
         model.train()
         state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
         gtt: list[np.ndarray] = []
@@ -270,9 +270,13 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scale = scaler.get_scale() if use_amp else 1.0
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            # A step whose fp16 gradients overflowed is skipped (and the scale lowered); so is its place in
+            # the learning-rate schedule (also what keeps PyTorch from warning about the order).
+            if not use_amp or scaler.get_scale() >= scale:
+                scheduler.step()
             state = tuple(s.detach() for s in state) if schedule.stateful else None
             n = y.shape[0] * y.shape[1]
             loss_sum += loss.item() * n
