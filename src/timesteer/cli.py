@@ -443,6 +443,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=300, help="frames timed per way of stepping")
     p.add_argument("--window", type=int, default=10, help="frames re-run per step, the donkeycar way")
     p.add_argument("--threads", type=int, default=2, help="compute threads (PyTorch and ONNX Runtime)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the PyTorch ways run (ONNX Runtime runs on the CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -452,7 +454,8 @@ def _bench(args: argparse.Namespace) -> int:
     from timesteer.stream.bench import StreamBenchConfig, bench_stream, format_bench
 
     result = bench_stream(StreamBenchConfig(run=args.run, frames=args.frames, window=args.window,
-                                            threads=args.threads, progress=not (args.quiet or args.json)))
+                                            threads=args.threads, device=args.device,
+                                            progress=not (args.quiet or args.json)))
     print_json(result) if args.json else print(format_bench(result))
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -30,6 +30,8 @@ class StreamBenchConfig:
     threads: Annotated[int, AtLeastOne] = 2
     warmup: Annotated[int, NonNegative] = 20
     checkpoint: Which = "best"
+    # Where the PyTorch ways run; ONNX Runtime always runs on the CPU (its CPU provider is what ships).
+    device: Literal["cpu", "cuda"] = "cpu"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -46,6 +48,10 @@ def _frames(run_dir: str, shape: tuple[int, ...], n: int) -> np.ndarray:
         pass
     c, h, w = shape
     return np.random.default_rng(0).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name() if device == "cuda" else "CPU"
 
 
 def _percentiles(ms: list[float]) -> tuple[float, float]:
@@ -67,13 +73,15 @@ def _time_steps(steerer: Steerer, frames: np.ndarray, warmup: int, bar: tqdm) ->
 def _time_window(model: Any, frames: np.ndarray, window_frames: int, warmup: int, bar: tqdm) -> list[float]:
     """Re-running the last `window_frames` frames from a fresh state every step; only the last output is used."""
     window: deque[np.ndarray] = deque(maxlen=window_frames)
+    device = model.target_mean.device
     ms = []
     with torch.inference_mode():
         for i, frame in enumerate(frames):
             t0 = time.perf_counter()
             window.append(frame)
-            x = torch.from_numpy(np.stack(window)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
-            model(x, None)
+            x = torch.from_numpy(np.stack(window)).to(device).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
+            out, _ = model(x, None)
+            float(out[0, -1])  # the steering a driver would use (and, on a GPU, the wait for it)
             if i >= warmup:
                 ms.append((time.perf_counter() - t0) * 1e3)
             bar.update(1)
@@ -86,7 +94,9 @@ def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
     re-running a window of `window` frames every step (what donkeycar's recurrent pilots do). The ways take
     turns, `ROUNDS` times, so that a machine busy with something else slows them alike."""
     torch.set_num_threads(cfg.threads)
-    steerer = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TimesteerError("bench stream --device cuda: no CUDA device is available")
+    steerer = Steerer.from_run(cfg.run, cfg.checkpoint, cfg.device)
     model = steerer.model
     assert model is not None
     frames = _frames(cfg.run, model.in_shape, cfg.frames + ROUNDS * cfg.warmup)  # each round warms up
@@ -101,7 +111,8 @@ def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
     except TimesteerError as exc:
         int8_skipped = str(exc)
     if cfg.progress:
-        print(f"bench stream: {model.name} on {h}x{w} frames, {cfg.threads} threads: {cfg.frames} timed frames "
+        print(f"bench stream: {model.name} on {h}x{w} frames, PyTorch on {device_name(cfg.device)}, "
+              f"{cfg.threads} threads: {cfg.frames} timed frames "
               f"(after {cfg.warmup} to warm up in each round) with carried state in {', '.join(ways)}, and "
               f"re-running a {cfg.window}-frame window each frame, taking turns {ROUNDS} times", flush=True)
         if int8_skipped:
@@ -120,6 +131,7 @@ def bench_stream(cfg: StreamBenchConfig) -> dict[str, Any]:
     o50, o99 = _percentiles(times["onnx"])
     w50, w99 = _percentiles(times["window"])
     result = {"run": cfg.run, "model": model.name, "frame_shape": list(frames.shape[1:]), "threads": cfg.threads,
+              "device": cfg.device, "device_name": device_name(cfg.device),
               "frames": len(times["torch"]), "p50_ms": p50, "p99_ms": p99, "onnx_p50_ms": o50, "onnx_p99_ms": o99,
               "onnx_int8_p50_ms": None, "onnx_int8_p99_ms": None, "int8_skipped": int8_skipped,
               "window": cfg.window, "window_p50_ms": w50, "window_p99_ms": w99, "speedup": w50 / p50}
@@ -136,6 +148,7 @@ def format_bench(r: dict[str, Any]) -> str:
     else:
         int8 = f"carried state, ONNX int8     not timed ({r['int8_skipped']})\n"
     return (f"{r['model']} on {h}x{w}, {r['threads']} threads, {r['frames']} frames\n"
+            f"PyTorch on {r.get('device_name', 'CPU')}, ONNX Runtime on the CPU\n"
             f"carried state, PyTorch       p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms\n"
             f"  the same step, untraced    p50 {r['eager_p50_ms']:.2f} ms   p99 {r['eager_p99_ms']:.2f} ms\n"
             f"carried state, ONNX Runtime  p50 {r['onnx_p50_ms']:.2f} ms   p99 {r['onnx_p99_ms']:.2f} ms\n"
