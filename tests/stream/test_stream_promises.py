@@ -9,6 +9,7 @@ import json
 import socket
 
 import pytest
+import torch
 from aiohttp import ClientSession
 
 from tests.helpers import fails_with_one_line, png_claiming, run_cli, tree_state
@@ -92,3 +93,9 @@ def test_serve_answers_every_telemetry_however_malformed(stream_runs):
     assert [a[0] for a in answers] == ["steer"] * 4
     assert answers[1][1] == NEUTRAL and answers[2][1] == NEUTRAL
     assert answers[0][1] != NEUTRAL and answers[3][1] != NEUTRAL
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_bench_on_a_gpu_without_one_says_so(stream_runs, tmp_path, capsys):
+    fails_with_one_line(capsys, "bench", "stream", stream_runs["pilotnet"], "--device", "cuda", watch=(tmp_path,),
+                        mentions=("--device cuda", "no CUDA device"))

@@ -22,9 +22,13 @@ def test_batches_made_on_the_gpu_equal_those_made_on_the_cpu():
     plan = Plan(starts=np.array([[2, 12, 22, 30], [10, 20, 30, 38]]), reset=np.array([[1, 1, 1, 1], [0, 0, 1, 0]],
                                                                                       dtype=bool), seq_len=8, warmup=2)
     aug = AugmentConfig(flip=0.5, shift_px=4, shadow=0.5, side_camera=0.5)
-    on_cpu = list(BatchStream([frames, left, right], targets, plan, np.random.default_rng(3), aug, 0.1, commands=commands))
-    on_gpu = list(BatchStream([frames, left, right], targets, plan, np.random.default_rng(3), aug, 0.1, commands=commands,
-                              device=torch.device("cuda")))
+    cameras = [frames, left, right]
+
+    def batches(aug: AugmentConfig | None, device: torch.device | None = None) -> list:
+        return list(BatchStream(cameras, targets, plan, np.random.default_rng(3), aug, 0.1, commands=commands,
+                                device=device))
+
+    on_cpu, on_gpu = batches(aug), batches(aug, torch.device("cuda"))
     assert len(on_cpu) == len(on_gpu) == 2
     for a, b in zip(on_cpu, on_gpu, strict=True):
         assert b.frames.device.type == "cuda" and b.frames.dtype == torch.float32
@@ -32,5 +36,5 @@ def test_batches_made_on_the_gpu_equal_those_made_on_the_cpu():
         torch.testing.assert_close(b.targets.cpu(), a.targets)
         torch.testing.assert_close(b.commands.cpu(), a.commands)
         assert torch.equal(a.reset, b.reset)
-    plain = list(BatchStream([frames, left, right], targets, plan, np.random.default_rng(3), None, commands=commands))
+    plain = batches(None)
     assert (plain[0].frames - on_cpu[0].frames).abs().max() > 1  # the augmentation compared did something
