@@ -336,7 +336,8 @@ def _record_sim(args: argparse.Namespace) -> int:
 
 def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`, or `expert`")
-    p.add_argument("--seeds", required=True, help="CarRacing track seeds to drive, e.g. 1001-1020")
+    p.add_argument("--seeds", required=True,
+                   help="track seeds to drive, e.g. 1001-1020 (Duckietown: each map with each seed)")
     p.add_argument("--laps", type=float, default=1.0, help="laps per track (fractions allowed)")
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
@@ -351,7 +352,8 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     _conditions_args(p)
 
 
-@command("drive", "drive CarRacing closed-loop with a model; autonomy as NVIDIA measured it", _drive_args)
+@command("drive", "drive CarRacing or Duckietown closed-loop with a model; autonomy as NVIDIA measured it",
+         _drive_args)
 def _drive(args: argparse.Namespace) -> int:
     from timesteer.sim import DriveConfig, drive, format_drive, parse_seeds
 
