@@ -106,8 +106,12 @@ def quantize_step(data: bytes, calibration: list[np.ndarray], check: list[np.nda
         source, target = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         source.write_bytes(data)
         try:
+            # reduce_range: 7-bit weights. On x86 CPUs without VNNI (AVX2 only, e.g. AMD Zen 3) ONNX
+            # Runtime's u8 x s8 kernels sum pairs of products in int16 and saturate: the README's tour
+            # model steered 0.0167 (5.0% of its spread) from the float step there, against 0.0008
+            # (0.25%) with 7-bit weights. The file may run on either kind of CPU, so always.
             quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
+                            reduce_range=True, op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8)
         except Exception as exc:  # the quantiser raises whatever its graph passes raise
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
