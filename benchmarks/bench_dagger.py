@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import torch
+from machine import cpu_name  # benchmarks/machine.py: scripts run with their own folder on sys.path
 
 from timesteer.sim import CONDITIONS
 from timesteer.sim.dagger import DaggerConfig, dagger
@@ -41,15 +42,6 @@ def timed(stages: list[dict[str, Any]], kind: str, fn):
             stages.append({"stage": kind, "seconds": round(time.perf_counter() - t0, 1)})
 
     return wrapper
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), so that a timing says which machine gave it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from machine import cpu_name  # benchmarks/machine.py: scripts run with their own folder on sys.path
+
 CHILD = r"""
 import json, sys
 import torch
@@ -34,17 +36,6 @@ if torch.cuda.is_available() and device != "cpu":
     row["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
 print(json.dumps(row))
 """
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

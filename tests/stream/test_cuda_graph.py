@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.stream.test_torch_step import drive, model_and_frames
+from tests.stream.test_torch_step import drive, model_and_frames, steers_with_weights_changed_in_place
 from timesteer.stream.backends import CudaGraphStep, TorchStep
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -42,12 +42,4 @@ def test_two_drives_through_one_graph_keep_their_own_state():
 
 
 def test_the_graph_uses_weights_changed_in_place():
-    model, frames = model_and_frames()
-    step = TorchStep(model.to("cuda"))
-    before = drive(step, frames)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1.5)
-    after = drive(step, frames)
-    assert np.abs(np.array(after) - np.array(before)).max() > 1e-3
-    np.testing.assert_allclose(after, drive(TorchStep(model, trace=False), frames), atol=1e-4, rtol=0)
+    steers_with_weights_changed_in_place("cuda", atol=1e-4)
