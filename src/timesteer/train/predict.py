@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from timesteer.allocator import keep_freed_memory
 from timesteer.data.splits import Span
 from timesteer.models import SteeringModel
 
@@ -35,6 +36,7 @@ def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], d
     At most `batch_frames` frames go through the model at once (lanes x chunk), the training batch's
     size: validating many short recordings in parallel lanes must not raise peak memory above training's.
     """
+    keep_freed_memory()  # batches of activations, freed and made again per chunk
     device = torch.device(device)
     was_training = model.training
     model.eval()
