@@ -1,18 +1,19 @@
-"""Keep freed memory in the process instead of handing it back to the kernel: CPU training 1.3-1.8x faster.
+"""Keep freed memory in the process instead of handing it back to the kernel: `cnn_gru` trains 1.5-1.7x faster.
 
 A CPU training step allocates and frees dozens of tensors of 0.1-50 MB (activations, their gradients,
 the batch). glibc's malloc serves blocks over its mmap threshold (128 KB at first, raised as blocks are
 freed) straight from the kernel and returns them on free, and trims the heap whenever its free top
-passes the trim threshold; either way the next step's tensors land on fresh pages, and every 4 KB page
-costs a page fault the first time it is written. On 2 cores that was a quarter to almost half of a
-`cnn_gru` training step (BENCHMARKS.md, "Training throughput"). Raising the mmap threshold to glibc's
-maximum (32 MB) and the trim threshold to 1 GB keeps the pages mapped from one step to the next; the
-price is that the process's resident memory stays at its peak instead of shrinking between steps.
+passes the trim threshold; either way the next step's tensors land on fresh pages, and every 4-KiB page
+costs a page fault the first time it is written (about 16,000 a 64-frame `cnn_gru` step). On 2 cores
+that was 35-40% of a `cnn_gru` training step (BENCHMARKS.md, "Training throughput"). Raising the mmap
+threshold to glibc's maximum (32 MB) and the trim threshold to 1 GB keeps the pages mapped from one step
+to the next; the price is that the process's resident memory stays at its peak instead of shrinking
+between steps.
 
-This is what PyTorch's CPU performance guides get by preloading jemalloc or tcmalloc; neither installs
-from PyPI as a wheel that Python can load, while glibc's `mallopt` is always there on Linux, so it is
-set at run time through ctypes. Elsewhere (macOS, Windows, musl) nothing is changed. Set
-`TIMESTEER_MALLOC=default` to leave the allocator alone.
+This is what PyTorch's CPU performance guides get by preloading jemalloc or tcmalloc; a preload must be
+set before the process starts and neither comes as a wheel, while glibc's `mallopt` is always there on
+Linux and can be called at run time (through ctypes). Elsewhere (macOS, Windows, musl) nothing is
+changed. Set `TIMESTEER_MALLOC=default` to leave the allocator alone.
 """
 
 from __future__ import annotations
