@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -31,8 +32,6 @@ MMAP_THRESHOLD_BYTES = 32 << 20  # glibc refuses more (HEAP_MAX_SIZE / 2 on 64-b
 TRIM_THRESHOLD_BYTES = 1 << 30
 
 OPT_OUT_ENV = "TIMESTEER_MALLOC"
-
-_done: bool | None = None
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -49,22 +48,17 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
+@functools.cache  # the settings are per process: made once, they stay
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for training-sized tensors, once per process. True when the settings are in
     force (now or from an earlier call), False where they do not apply or `TIMESTEER_MALLOC=default`."""
-    global _done
-    if _done is not None:
-        return _done
     if os.environ.get(OPT_OUT_ENV, "").strip().lower() == "default":
-        _done = False
-        return _done
+        return False
     libc = _libc()
     if libc is None:
-        _done = False
-        return _done
+        return False
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success, 0 when it refuses a value.
-    _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
-    return _done
