@@ -383,6 +383,8 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="train each iteration from scratch instead of from the previous weights")
     p.add_argument("--laps", type=float, default=1.0, help="laps per track and iteration")
+    p.add_argument("--max-seconds", type=float, default=150.0,
+                   help="simulated seconds per track and iteration at most")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--train", type=json.loads, default={},
                    help='other training options as JSON, e.g. \'{"lr": 0.002, "threads": 2}\'')
@@ -401,7 +403,8 @@ def _dagger(args: argparse.Namespace) -> int:
                                 model_config=args.model_config, iterations=args.iterations,
                                 conditions=_conditions(args), beta=args.beta, beta_decay=args.beta_decay,
                                 epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
-                                warm_start=args.warm_start, laps=args.laps, seed=args.seed, train=args.train,
+                                warm_start=args.warm_start, laps=args.laps, max_seconds=args.max_seconds,
+                                seed=args.seed, train=args.train,
                                 start_run=args.start_run, sim=args.sim or "carracing", maps=args.maps,
                                 workers=args.workers, progress=not args.quiet))
     print(f"final model: {state['final']}")

@@ -59,3 +59,17 @@ def test_cli_dagger_refuses_other_settings_in_the_same_directory(expert_rec, tmp
     assert "final model" in out
     code, _, err = run_cli(*[a if a != "pilotnet" else "cnn_gru" for a in args], capsys=capsys)
     assert code == 2 and "other settings" in err
+
+
+def test_cli_dagger_bounds_each_drive_by_max_seconds(expert_rec, tmp_path, capsys):
+    # A whole lap takes about a minute; --max-seconds ends each of the learner's drives first (Duckietown's
+    # drives have no lap to end them, so this is how their length is chosen).
+    code, _, err = run_cli("dagger", "--data", expert_rec, "--seeds", "1", "--out", tmp_path / "d", "--model",
+                           "pilotnet", "--iterations", "1", "--epochs", "1", "--epochs-per-iteration", "1",
+                           "--max-seconds", "1.5", "--train", json.dumps(TRAIN), "--workers", "1", "--quiet",
+                           capsys=capsys)
+    assert code == 0, err
+    state = json.loads((tmp_path / "d" / "dagger.json").read_text())
+    assert state["config"]["max_seconds"] == 1.5
+    episodes = Recording.open(tmp_path / "d" / "iter1" / "drives").manifest.source.details["episodes"]
+    assert episodes and all(0 < e["elapsed_s"] <= 1.5 for e in episodes)
