@@ -51,25 +51,19 @@ def test_one_iteration_of_dagger(expert_rec, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_cli_dagger_refuses_other_settings_in_the_same_directory(expert_rec, tmp_path, capsys):
+def test_cli_dagger_bounds_its_drives_and_refuses_other_settings_in_the_same_directory(expert_rec, tmp_path,
+                                                                                      capsys):
+    # A whole lap takes about a minute; --max-seconds ends each of the learner's drives first (Duckietown's
+    # drives have no lap to end them: this is how their length is chosen).
     args = ["dagger", "--data", expert_rec, "--seeds", "1", "--out", tmp_path / "d", "--model", "pilotnet",
-            "--iterations", "0", "--epochs", "1", "--train", json.dumps(TRAIN), "--workers", "1", "--quiet"]
+            "--iterations", "1", "--epochs", "1", "--epochs-per-iteration", "1", "--max-seconds", "1.5",
+            "--train", json.dumps(TRAIN), "--workers", "1", "--quiet"]
     code, out, err = run_cli(*args, capsys=capsys)
     assert code == 0, err
-    assert "final model" in out
+    assert "final model" in out and "iteration 1:" in out
+    assert json.loads((tmp_path / "d" / "dagger.json").read_text())["config"]["max_seconds"] == 1.5
+    episodes = Recording.open(tmp_path / "d" / "iter1" / "drives").manifest.source.details["episodes"]
+    assert episodes and all(0 < e["elapsed_s"] <= 1.5 for e in episodes)
     code, _, err = run_cli(*[a if a != "pilotnet" else "cnn_gru" for a in args], capsys=capsys)
     assert code == 2 and "other settings" in err
 
-
-def test_cli_dagger_bounds_each_drive_by_max_seconds(expert_rec, tmp_path, capsys):
-    # A whole lap takes about a minute; --max-seconds ends each of the learner's drives first (Duckietown's
-    # drives have no lap to end them, so this is how their length is chosen).
-    code, _, err = run_cli("dagger", "--data", expert_rec, "--seeds", "1", "--out", tmp_path / "d", "--model",
-                           "pilotnet", "--iterations", "1", "--epochs", "1", "--epochs-per-iteration", "1",
-                           "--max-seconds", "1.5", "--train", json.dumps(TRAIN), "--workers", "1", "--quiet",
-                           capsys=capsys)
-    assert code == 0, err
-    state = json.loads((tmp_path / "d" / "dagger.json").read_text())
-    assert state["config"]["max_seconds"] == 1.5
-    episodes = Recording.open(tmp_path / "d" / "iter1" / "drives").manifest.source.details["episodes"]
-    assert episodes and all(0 < e["elapsed_s"] <= 1.5 for e in episodes)
