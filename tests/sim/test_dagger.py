@@ -66,4 +66,3 @@ def test_cli_dagger_bounds_its_drives_and_refuses_other_settings_in_the_same_dir
     assert episodes and all(0 < e["elapsed_s"] <= 1.5 for e in episodes)
     code, _, err = run_cli(*[a if a != "pilotnet" else "cnn_gru" for a in args], capsys=capsys)
     assert code == 2 and "other settings" in err
-
