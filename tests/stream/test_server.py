@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import json
 import logging
 
@@ -85,6 +86,15 @@ async def _serve(server: DriveServer):
 
 
 def test_socketio_clients_over_loopback(server, caplog):
+    # The server stamps each frame with its clock, and a model that uses time steps only when a frame at its
+    # training rate is due: with the wall clock, whether a client's second frame steps the model depends on
+    # how fast the machine answered (under load it did for one client and not the other). Each message here
+    # arrives one training period after the one before, so every frame steps, whatever the machine's speed.
+    period_s = server.make_steerer.__self__.period_s
+    assert period_s is not None
+    ticks = itertools.count()
+    server.clock = lambda: next(ticks) * period_s
+
     async def scenario():
         runner, port = await _serve(server)
         url = f"http://127.0.0.1:{port}"
