@@ -297,6 +297,13 @@ def _sim_args(p: argparse.ArgumentParser, default_text: str) -> None:
                    help="Duckietown maps, comma separated, each driven with every seed (default: loop_empty)")
 
 
+def _length_args(p: argparse.ArgumentParser, per: str) -> None:
+    """How long each drive lasts: the same two options for record-sim, drive and dagger."""
+    p.add_argument("--laps", type=float, default=1.0, help=f"laps {per} (fractions allowed)")
+    p.add_argument("--max-seconds", type=float, default=150.0,
+                   help=f"simulated seconds {per} at most (Duckietown's maps have no lap to end a drive)")
+
+
 def _conditions(args: argparse.Namespace):
     from timesteer.sim import conditions_from
 
@@ -307,8 +314,7 @@ def _conditions(args: argparse.Namespace):
 def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", required=True, help="CarRacing track seeds, e.g. 1-8 or 1,4,9")
     p.add_argument("--out", required=True, help="new recording directory")
-    p.add_argument("--laps", type=float, default=1.0, help="laps per track")
-    p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
+    _length_args(p, "per track")
     p.add_argument("--frame-skip", type=int,
                    help="physics steps per frame (default: CarRacing 2, 50 Hz / 2 = 25 fps; Duckietown 1, 30 fps)")
     p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
@@ -338,8 +344,7 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`, or `expert`")
     p.add_argument("--seeds", required=True,
                    help="track seeds to drive, e.g. 1001-1020 (Duckietown: each map with each seed)")
-    p.add_argument("--laps", type=float, default=1.0, help="laps per track (fractions allowed)")
-    p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
+    _length_args(p, "per track")
     p.add_argument("--video", metavar="DIR", help="write an MP4 of each drive here")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint drives")
     p.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
@@ -382,9 +387,7 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs-per-iteration", type=int, default=6, help="epochs of each later iteration")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="train each iteration from scratch instead of from the previous weights")
-    p.add_argument("--laps", type=float, default=1.0, help="laps per track and iteration")
-    p.add_argument("--max-seconds", type=float, default=150.0,
-                   help="simulated seconds per track and iteration at most")
+    _length_args(p, "per track and iteration")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--train", type=json.loads, default={},
                    help='other training options as JSON, e.g. \'{"lr": 0.002, "threads": 2}\'')
