@@ -21,13 +21,13 @@ import platform
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
+from bench_duckietown import TEST_MAPS  # the held-out maps: one list for both benchmarks (run from benchmarks/)
+
 from timesteer.sim import CONDITIONS, EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim import expert as expert_module
 from timesteer.sim.parallel import parse_seeds
 from timesteer.sim.stats import track_interval
 from timesteer.sim.tracks import SIMULATORS, Track, tracks_for
-
-HELD_OUT_MAPS = "udem1,small_loop_cw,regress_4way_adam,ETHZ_loop,Montreal_loop"  # bench_duckietown.py's
 
 TRUE_LAW = expert_module.Expert.steer_rad  # kept before any replacement: pool processes are reused
 
@@ -65,7 +65,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sim", choices=sorted(SIMULATORS), default="carracing")
     p.add_argument("--tracks", default="1001-1020", help="track seeds (Duckietown: each map with each seed)")
-    p.add_argument("--maps", default=HELD_OUT_MAPS, help="Duckietown maps, comma separated")
+    p.add_argument("--maps", default=",".join(TEST_MAPS), help="Duckietown maps, comma separated")
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")
     p.add_argument("--delays", default="0,1,2,3,never",
                    help="frames late (CarRacing 25 frames per second, Duckietown 30); never")
