@@ -34,6 +34,27 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
+def _torch_threads(_item: int) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_tracks_run_here_at_one_torch_thread_and_the_setting_comes_back():
+    # As in a spawned worker: two drives side by side must not each ask torch for every core.
+    import torch
+
+    from timesteer.sim.parallel import run_parallel
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert run_parallel(_torch_threads, [1, 2], 1, (), "t", progress=False) == [1, 1]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_autonomy_formula():
     assert autonomy_pct(0, 100.0) == 100.0
     assert autonomy_pct(2, 120.0) == pytest.approx(90.0)

@@ -6,10 +6,11 @@ caller's clean-up runs straight away.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm import tqdm
@@ -45,9 +46,10 @@ def run_parallel(fn: Callable[..., Any], items: list[Any], workers: int, args: t
     bar = tqdm(total=len(items), desc=desc, unit="track", disable=not progress, leave=False)
     try:
         if workers <= 1:
-            for k, item in enumerate(items):
-                results[k] = fn(item, *args)
-                bar.update(1)
+            with one_torch_thread():
+                for k, item in enumerate(items):
+                    results[k] = fn(item, *args)
+                    bar.update(1)
         else:
             # spawn, not fork: the parent may hold torch threads and a Box2D world, which fork copies badly.
             ctx = multiprocessing.get_context("spawn")
@@ -65,6 +67,25 @@ def run_parallel(fn: Callable[..., Any], items: list[Any], workers: int, args: t
     finally:
         bar.close()
     return [results[k] for k in range(len(items))]
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch at one thread while the tracks run here, as in a spawned worker, then back to what it was.
+
+    A simulator steps on one core and a model's step at batch 1 gains nothing from a second thread, while
+    two drives side by side, each at torch's default of one thread per core, ask for twice the cores there
+    are: on 2 cores that made them 5x slower (benchmarks/bench_drive_threads.py, BENCHMARKS.md "Simulator
+    speed"). The model's outputs are the same to the bit either way.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _call(job: tuple) -> tuple[int, Any]:
