@@ -378,7 +378,8 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="DAgger directory (every iteration's drives and run are kept)")
     p.add_argument("--model", default="cnn_gru", help="registered model name")
     p.add_argument("--model-config", type=json.loads, default={}, help="model options as JSON")
-    p.add_argument("--iterations", type=int, default=4, help="DAgger iterations after behaviour cloning")
+    p.add_argument("--iterations", type=int, default=4,
+                   help="DAgger iterations after behaviour cloning (again with more: a finished run goes on)")
     p.add_argument("--start", metavar="RUN", dest="start_run",
                    help="a run already trained on --data to start from, instead of training iteration 0")
     p.add_argument("--beta", type=float, default=0.5, help="share of frames the expert takes over in iteration 1")

@@ -4,6 +4,7 @@ data, the next model starts from the last one's weights, and a killed run resume
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -49,6 +50,16 @@ def test_one_iteration_of_dagger(expert_rec, tmp_path):
     dagger(cfg)
     after = load_checkpoint(tmp_path / "d" / "iter1" / "run" / "last.pt")["model"]["state_dict"]
     assert all(torch.equal(before[k], after[k]) for k in before)
+    # Asked for one more iteration, the finished run goes on from iteration 1 (which stays as it was).
+    state = dagger(replace(cfg, iterations=2))
+    assert [row["iteration"] for row in state["iterations"]] == [1, 2] and state["final"].endswith("iter2/run")
+    again = load_checkpoint(tmp_path / "d" / "iter1" / "run" / "last.pt")["model"]["state_dict"]
+    assert all(torch.equal(before[k], again[k]) for k in before)
+    info2 = json.loads((tmp_path / "d" / "iter2" / "run" / "run.json").read_text())
+    assert info2["init"].endswith("iter1/run")
+    assert {str(drives.path.absolute()), str((tmp_path / "d" / "iter2" / "drives").absolute())} <= {
+        r["path"] for r in info2["data"]["recordings"]}
+    assert Recording.open(tmp_path / "d" / "iter2" / "drives").manifest.source.details["expert_share"] == 0.25
 
 
 def test_cli_dagger_bounds_its_drives_and_refuses_other_settings_in_the_same_directory(expert_rec, tmp_path,

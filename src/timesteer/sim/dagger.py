@@ -13,7 +13,9 @@ done in the states it reached, adds those labelled frames to the data and trains
 
 The drives are the learner's own, so a model that uses time learns from its own drifting histories, its
 state carried through them in training as in driving. Every stage's output is kept; `OUT/dagger.json`
-logs each iteration (beta, autonomy on the training tracks) and lets a killed run resume where it was.
+logs each iteration (beta, autonomy on the training tracks) and lets a killed run resume where it was;
+run again with more `iterations` (nothing else changed), a finished run goes on from its last iteration,
+since each iteration depends only on those before it.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def dagger(cfg: DaggerConfig) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         state_path = out / STATE_FILE
         state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-        if state and state.get("config") != _plain(cfg):
+        if state and not _same_run(state.get("config"), _plain(cfg)):
             raise TimesteerError(f"{out}: holds a DAgger run with other settings; choose another --out")
         state = {"config": _plain(cfg), "iterations": state.get("iterations", [])}
         log = {row["iteration"]: row for row in state["iterations"]}
@@ -162,6 +164,14 @@ def dagger(cfg: DaggerConfig) -> dict[str, Any]:
         write_json(state_path, state)
         _say(cfg, f"done: the final model is {previous}")
         return state
+
+
+def _same_run(stored: dict[str, Any] | None, given: dict[str, Any]) -> bool:
+    """Whether `given` settings continue the run `stored` describes: equal but for the number of iterations
+    (more iterations go on from the last; fewer stop at that iteration's model, all kept)."""
+    if stored is None:
+        return False
+    return {**stored, "iterations": None} == {**given, "iterations": None}
 
 
 def _plain(cfg: DaggerConfig) -> dict[str, Any]:
