@@ -40,6 +40,7 @@ def test_leaving_the_lane_is_an_intervention_and_the_robot_is_put_back():
     result = run_episode(2, EpisodeConfig(max_seconds=6.0, frame_skip=1), policy=lambda frame, t: 3.0,
                          on_reset=lambda: resets.append(1), make_sim=track.factory())
     assert result.interventions >= 1 and len(resets) == result.interventions + 1
+    assert len(result.causes) == result.interventions and set(result.causes) <= {"left lane", "off road"}
     assert min(result.offsets_m) < 0.02  # back on the centre after each
 
 
@@ -50,6 +51,7 @@ def test_put_back_past_what_stopped_the_car_so_one_blocked_spot_is_one_intervent
     result = run_episode(101, EpisodeConfig(max_seconds=12.0, frame_skip=1), make_sim=track.factory(),
                          track=track.name)
     assert 1 <= result.interventions <= 2, result.interventions
+    assert result.causes == ["collision"] * result.interventions  # not a lane the expert left
     assert result.progress_m > 2.0
 
 
@@ -74,6 +76,7 @@ def test_record_train_and_drive_through_the_command_line(tmp_path, capsys):
     assert result["sim"] == "duckietown" and [t["track"] for t in result["tracks"]] == ["small_loop:1",
                                                                                         "small_loop:7"]
     assert result["seeds_overlap_training"] == ["small_loop:1"]
+    assert sum(result["interventions_by_cause"].values()) == result["interventions"]
     code, _, err = run_cli("drive", tmp_path / "run", "--sim", "carracing", "--seeds", "1", capsys=capsys)
     assert "Traceback" not in err
     assert code == 2 and "record-sim --sim carracing" in err

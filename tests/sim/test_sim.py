@@ -76,6 +76,8 @@ def test_a_car_that_always_steers_right_is_rescued_and_counted():
     assert result.interventions >= 1
     assert len(resets) == result.interventions + 1  # once at the start, once per rescue
     assert result.metrics()["autonomy_pct"] < 100.0
+    # CarRacing knows one way out: the offset.
+    assert result.metrics()["interventions_by_cause"] == {"left lane": result.interventions}
     # After each rescue the car is back on the road: the offset right after is small.
     assert min(result.offsets_m) < 1.0
 

@@ -9,6 +9,7 @@ Conditions (`sim/conditions.py`) are drawn from each track's seed: every driver 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -101,6 +102,8 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
         "conditions_text": cfg.conditions.describe(),
         "autonomy_pct": autonomy_pct(interventions, elapsed),
         "interventions": interventions,
+        "interventions_by_cause": dict(sum((Counter(t.get("interventions_by_cause", {})) for t in results),
+                                           Counter())),
         "laps_completed": sum(t["laps_completed"] for t in results),
         "laps_fraction": round(sum(t["laps_fraction"] for t in results), 3),
         "laps_attempted": cfg.laps * len(seeds),
@@ -131,6 +134,9 @@ def format_drive(result: dict[str, Any]) -> str:
     lines.append(f"{'total':>6} {result['autonomy_pct']:>8.1f}% {result['interventions']:>7} "
                  f"{result['laps_fraction']:>6.2f} {result['elapsed_s']:>8.1f} {result['mean_offset_m']:>8.2f}m "
                  f"{result['max_offset_m']:>7.2f}m {result['steering_jerk_rms_rad_s3']:>12.1f}")
+    if result.get("interventions_by_cause"):
+        causes = sorted(result["interventions_by_cause"].items(), key=lambda kv: -kv[1])
+        lines.append("interventions: " + ", ".join(f"{n} {cause}" for cause, n in causes))
     if len(result["tracks"]) > 1:
         lines.append(f"autonomy 95% interval over tracks {ci['autonomy_ci95'][0]:.1f}-{ci['autonomy_ci95'][1]:.1f}%; "
                      f"{ci['interventions_per_1000s']:.1f} interventions per 1,000 s "

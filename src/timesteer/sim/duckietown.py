@@ -11,8 +11,9 @@ The robot is a differential drive: its "steering" is the yaw command of Duckieto
 (`DuckietownEnv`'s angle, positive to the right here, clipped at 3), its speed command the velocity. The
 expert is Duckietown's lane law on the lane position a little ahead of the robot (15 cm, and further
 with latency, by the distance the car covers meanwhile): 20 x offset + 2 x heading error. Leaving the lane
-(the robot's centre more than half a lane from the lane's centre line, or off the road) is an
-intervention: the robot is put back on the lane centre facing along it.
+(the robot's centre more than half a lane from the lane's centre line, off the road, or its box
+meeting an object's) is an intervention, its cause kept: the robot is put back on the lane centre
+facing along it.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class DuckietownSim:
     def lane(self) -> LaneState:
         s = self._state
         offset = float(s["offset_m"]) if s["in_lane"] else 10.0 * self.half_width_m  # off the road: out
-        return LaneState(offset, self.half_width_m, float(s["progress_m"]), 1e9)
+        cause = "" if s["in_lane"] else str(s.get("why_out") or "off road")
+        return LaneState(offset, self.half_width_m, float(s["progress_m"]), 1e9, cause)
 
     def lane_law(self, ahead_m: float) -> float:
         return float(self._ask({"op": "ahead", "ahead_m": ahead_m})["steer"])

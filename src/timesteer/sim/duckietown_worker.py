@@ -101,7 +101,19 @@ class World:
         dist, angle, in_lane = self.lane(env.cur_pos, env.cur_angle)
         valid = bool(env._valid_pose(env.cur_pos, env.cur_angle))
         return {"offset_m": -dist, "heading_rad": angle, "in_lane": in_lane and valid, "progress_m": self.progress,
-                "speed_mps": self.speed, "wheel": self.command, "t_s": float(env.timestamp)}
+                "speed_mps": self.speed, "wheel": self.command, "t_s": float(env.timestamp),
+                "why_out": "" if in_lane and valid else self.why_out(in_lane)}
+
+    def why_out(self, in_lane: bool) -> str:
+        """Why the pose is out: "collision" (the robot's box meets an object's, as `_valid_pose` tests it),
+        else "off road" (no lane at the robot's centre, or a wheel off the drivable tiles)."""
+        from gym_duckietown import simulator
+
+        env = self.env
+        centre = simulator._actual_center(env.cur_pos, env.cur_angle)
+        if env._collision(simulator.get_agent_corners(centre, env.cur_angle)):
+            return "collision"
+        return "off road"
 
     def ahead(self, ahead_m: float) -> dict:
         """The lane law's steering (timesteer's sign) from the lane position `ahead_m` ahead of the robot."""

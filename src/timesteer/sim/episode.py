@@ -14,7 +14,7 @@ after a takeover. Autonomy, NVIDIA's figure: (1 - interventions x 6 s / elapsed 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -68,6 +68,7 @@ class EpisodeResult:
     frames: list[np.ndarray] = field(default_factory=list)  # the camera's frames (not the repeats the driver got)
     dropped: list[bool] = field(default_factory=list)  # the driver got the previous frame instead
     breaks: list[int] = field(default_factory=list)  # frame indexes where an intervention cut the drive
+    causes: list[str] = field(default_factory=list)  # why each intervention: "left lane", "collision", ...
     frame_period_s: float = 0.04
 
     def metrics(self) -> dict[str, float | int]:
@@ -81,6 +82,7 @@ class EpisodeResult:
             "track": self.track or str(self.seed),
             "autonomy_pct": autonomy_pct(self.interventions, self.elapsed_s),
             "interventions": self.interventions,
+            "interventions_by_cause": dict(Counter(self.causes)),
             "laps_completed": self.laps_completed,
             "laps_fraction": round(self.progress_m / self.track_length_m, 3) if self.track_length_m else 0.0,
             "distance_m": round(self.progress_m, 1),
@@ -180,6 +182,7 @@ def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
         result.offsets_m.append(abs(lane.offset_m))
         if lane.off_lane:
             result.interventions += 1
+            result.causes.append(lane.why_out)
             sim.put_back()
             queue.clear()
             applied = 0.0

@@ -22,10 +22,18 @@ class LaneState:
     half_width_m: float  # leaving the lane by more than this is an intervention
     progress_m: float  # distance driven along the route since the start (backwards counts negative)
     route_length_m: float  # one lap, or the length of the route
+    # Why the car is out, where the simulator says more than the offset does ("collision", "off road");
+    # empty: judged by the offset alone.
+    cause: str = ""
 
     @property
     def off_lane(self) -> bool:
-        return abs(self.offset_m) > self.half_width_m
+        return bool(self.cause) or abs(self.offset_m) > self.half_width_m
+
+    @property
+    def why_out(self) -> str:
+        """Why this is an intervention: the simulator's cause, else "left lane"; empty when in the lane."""
+        return self.cause or ("left lane" if abs(self.offset_m) > self.half_width_m else "")
 
 
 class Simulator(Protocol):
