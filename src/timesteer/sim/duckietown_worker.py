@@ -8,7 +8,7 @@ bytes. Nothing is pickled, so the two sides' numpy versions never meet.
 
 Requests: {"op": "open", "map", "seed", "width", "height", "physics_hz"}, {"op": "step", "steer",
 "speed"} (advance one physics step: steer is the yaw command, positive to the right; speed m/s),
-{"op": "camera"}, {"op": "state"} (lane offset, heading error, progress, speed, wheel command),
+{"op": "camera"}, {"op": "state"} (lane offset, heading error, progress, speed, wheel command, why out),
 {"op": "ahead", "ahead_m"} (the lane law's command at a point ahead), {"op": "put_back"}, {"op": "close"}.
 """
 
