@@ -2,7 +2,7 @@
 
     python benchmarks/bench_push_ceiling.py [--tracks 1001-1020] [--delays 0,1,2,3,never] [--workers 2]
     python benchmarks/bench_push_ceiling.py --sim duckietown --tracks 101-102 --max-seconds 20 \
-        [--maps udem1,small_loop_cw,regress_4way_adam,ETHZ_loop,Montreal_loop]
+        [--maps udem1,small_loop_cw,ETH_small_intersect,ETHZ_loop,Montreal_loop]
 
 The expert is privileged: it knows the steering disturbance the moment it starts and cancels it. A
 camera-only driver can only tell a push from how the car then moves, a frame or more later. Here the
