@@ -102,9 +102,9 @@ class World:
         valid = bool(env._valid_pose(env.cur_pos, env.cur_angle))
         return {"offset_m": -dist, "heading_rad": angle, "in_lane": in_lane and valid, "progress_m": self.progress,
                 "speed_mps": self.speed, "wheel": self.command, "t_s": float(env.timestamp),
-                "why_out": "" if in_lane and valid else self.why_out(in_lane)}
+                "why_out": "" if in_lane and valid else self.why_out()}
 
-    def why_out(self, in_lane: bool) -> str:
+    def why_out(self) -> str:
         """Why the pose is out: "collision" (the robot's box meets an object's, as `_valid_pose` tests it),
         else "off road" (no lane at the robot's centre, or a wheel off the drivable tiles)."""
         from gym_duckietown import simulator
