@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from timesteer.demo import DemoConfig, run_demo
+from timesteer.demo import DemoConfig, prepare_out, run_demo
 from timesteer.errors import TimesteerError
 
 
@@ -18,6 +19,7 @@ def test_demo_end_to_end(tmp_path):
     summary = json.loads((index.parent / "summary.json").read_text())
     assert [m["model"] for m in summary["models"]] == ["expert", "pilotnet", "cnn_gru"]
     assert summary["conditions"] == "hard" and "latency 100 ms" in summary["conditions_text"]
+    assert summary["train_seeds"] == [1, 2]  # given seeds are kept under quick, not replaced by its defaults
     assert 0 <= summary["models"][0]["autonomy_pct"] <= 100.0
     for m in summary["models"][1:]:
         assert 0.0 <= m["autonomy_pct"] <= 100.0 and m["rmse"] > 0
@@ -29,10 +31,14 @@ def test_demo_end_to_end(tmp_path):
     assert page.count("<video") == 3 and "autonomy" in page and "cnn_gru minus pilotnet" in page
     # A quick run says its comparison means nothing, instead of a verdict either way.
     assert summary["quick"] and "trains too little" in page and "drives better" not in page
-    # Rerunning replaces the demo's own directory...
+    # A rerun with bad settings loses nothing of the last demo; a rerun replaces the demo's own directory
+    # (`prepare_out`, the rerun's first step: a second whole demo here would double the test's minutes).
     (tmp_path / "demo" / "stale.txt").write_text("old")
-    run_demo(cfg)
-    assert not (tmp_path / "demo" / "stale.txt").exists()
+    with pytest.raises(TimesteerError, match="must differ"):
+        run_demo(replace(cfg, test_seeds="2-3"))
+    assert (tmp_path / "demo" / "stale.txt").exists() and index.is_file()
+    prepare_out(tmp_path / "demo")
+    assert not (tmp_path / "demo" / "stale.txt").exists() and not index.exists()
 
 
 def test_demo_never_deletes_a_directory_it_did_not_make(tmp_path):

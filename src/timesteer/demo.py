@@ -57,8 +57,8 @@ def quick_caveat(epochs: int, tracks: int) -> str:
 class DemoConfig:
     out: str = "timesteer-demo"
     quick: bool = False
-    train_seeds: str = "1-8"
-    test_seeds: str = "1001-1006"
+    train_seeds: str | None = None  # default 1-8, or 1-3 with quick
+    test_seeds: str | None = None  # default 1001-1006, or 1001-1002 with quick
     conditions: str = "hard"  # a named set: the training drives and the test drives
     epochs: Annotated[int | None, AtLeastOne] = None  # default 12, or 4 with quick
     dagger_iterations: Annotated[int, NonNegative] = 0
@@ -73,13 +73,16 @@ class DemoConfig:
             raise TimesteerError(f"--conditions: expected one of {', '.join(CONDITIONS)}, got {self.conditions!r}")
 
     def resolved(self) -> DemoConfig:
+        # Quick defaults fill only what was not given: seeds passed in are kept (they were overridden before).
         epochs = self.epochs if self.epochs is not None else (4 if self.quick else 12)
-        if not self.quick:
-            return replace(self, epochs=epochs)
-        return replace(self, train_seeds="1-3", test_seeds="1001-1002", epochs=epochs)
+        train = self.train_seeds or ("1-3" if self.quick else "1-8")
+        test = self.test_seeds or ("1001-1002" if self.quick else "1001-1006")
+        return replace(self, train_seeds=train, test_seeds=test, epochs=epochs)
 
 
-def _prepare(out: Path) -> None:
+def prepare_out(out: Path) -> None:
+    """Make the demo's directory: a directory an earlier demo made (its marker file) is replaced, any other
+    existing path refused."""
     if out.exists():
         if not (out / MARKER).exists():
             raise TimesteerError(f"{out}: exists and was not made by `timesteer demo`; choose another --out")
@@ -96,11 +99,12 @@ def _say(cfg: DemoConfig, text: str) -> None:
 def run_demo(cfg: DemoConfig) -> Path:
     cfg = cfg.resolved()
     out = Path(cfg.out)
-    _prepare(out)
-    started = time.perf_counter()
+    assert cfg.train_seeds is not None and cfg.test_seeds is not None  # resolved
     train_seeds, test_seeds = parse_seeds(cfg.train_seeds), parse_seeds(cfg.test_seeds)
-    if set(train_seeds) & set(test_seeds):
+    if set(train_seeds) & set(test_seeds):  # checked before an earlier demo's directory is replaced
         raise TimesteerError("demo: training and test tracks must differ")
+    prepare_out(out)
+    started = time.perf_counter()
     conditions: Conditions = CONDITIONS[cfg.conditions]
 
     _say(cfg, f"the expert drives training tracks {cfg.train_seeds} ({conditions.describe()}), its corrections "
