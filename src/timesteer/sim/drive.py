@@ -102,7 +102,7 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
         "conditions_text": cfg.conditions.describe(),
         "autonomy_pct": autonomy_pct(interventions, elapsed),
         "interventions": interventions,
-        "interventions_by_cause": dict(sum((Counter(t.get("interventions_by_cause", {})) for t in results),
+        "interventions_by_cause": dict(sum((Counter(t["interventions_by_cause"]) for t in results),
                                            Counter())),
         "laps_completed": sum(t["laps_completed"] for t in results),
         "laps_fraction": round(sum(t["laps_fraction"] for t in results), 3),

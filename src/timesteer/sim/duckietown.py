@@ -140,8 +140,7 @@ class DuckietownSim:
     def lane(self) -> LaneState:
         s = self._state
         offset = float(s["offset_m"]) if s["in_lane"] else 10.0 * self.half_width_m  # off the road: out
-        cause = "" if s["in_lane"] else str(s.get("why_out") or "off road")
-        return LaneState(offset, self.half_width_m, float(s["progress_m"]), 1e9, cause)
+        return LaneState(offset, self.half_width_m, float(s["progress_m"]), 1e9, str(s["why_out"]))
 
     def lane_law(self, ahead_m: float) -> float:
         return float(self._ask({"op": "ahead", "ahead_m": ahead_m})["steer"])

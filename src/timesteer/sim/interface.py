@@ -28,7 +28,7 @@ class LaneState:
 
     @property
     def off_lane(self) -> bool:
-        return bool(self.cause) or abs(self.offset_m) > self.half_width_m
+        return bool(self.why_out)
 
     @property
     def why_out(self) -> str:
