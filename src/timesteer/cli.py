@@ -371,6 +371,24 @@ def _drive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_drives_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("drivers", nargs="+", metavar="NAME=FILE[,FILE...]",
+                   help="a driver and its `drive --json` files, one per training seed, e.g. "
+                        "pilotnet=p0.json,p1.json,p2.json (a bare FILE is a driver of one seed, named after it)")
+    p.add_argument("--baseline", help="the driver the others are paired against (default: the first)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("compare-drives", "closed-loop results of drivers over seeds side by side, each paired against a "
+         "baseline on the same drives", _compare_drives_args)
+def _compare_drives(args: argparse.Namespace) -> int:
+    from timesteer.sim.compare_drives import CompareDrivesConfig, compare_drives, format_compare_drives, parse_drivers
+
+    result = compare_drives(CompareDrivesConfig(drivers=parse_drivers(args.drivers), baseline=args.baseline))
+    print_json(result) if args.json else print(format_compare_drives(result))
+    return 0
+
+
 def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, nargs="+", metavar="REC",
                    help="the expert's recordings to start from (e.g. from record-sim)")

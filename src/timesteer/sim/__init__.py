@@ -1,6 +1,7 @@
 """Driving closed-loop: a small simulator interface (CarRacing behind it), driving conditions drawn per
 track, an expert, recordings of it, model drives with autonomy and its interval, and DAgger."""
 
+from timesteer.sim.compare_drives import CompareDrivesConfig, compare_drives, format_compare_drives
 from timesteer.sim.conditions import NAMED as CONDITIONS
 from timesteer.sim.conditions import Conditions, conditions_from
 from timesteer.sim.dagger import DaggerConfig, dagger
@@ -11,6 +12,7 @@ from timesteer.sim.parallel import parse_seeds
 from timesteer.sim.record import RecordConfig, record_sim
 from timesteer.sim.stats import paired, track_interval
 
-__all__ = ["CONDITIONS", "Conditions", "DaggerConfig", "DriveConfig", "EpisodeConfig", "Expert", "ExpertConfig",
-           "RecordConfig", "autonomy_pct", "conditions_from", "dagger", "drive", "format_drive", "paired",
-           "parse_seeds", "record_sim", "run_episode", "track_interval"]
+__all__ = ["CONDITIONS", "CompareDrivesConfig", "Conditions", "DaggerConfig", "DriveConfig", "EpisodeConfig",
+           "Expert", "ExpertConfig", "RecordConfig", "autonomy_pct", "compare_drives", "conditions_from", "dagger",
+           "drive", "format_compare_drives", "format_drive", "paired", "parse_seeds", "record_sim", "run_episode",
+           "track_interval"]

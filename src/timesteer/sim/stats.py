@@ -40,7 +40,7 @@ def paired(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], seed: int =
     interventions per 1,000 s, with 95% bootstrap intervals over tracks; `a_better` when the whole
     autonomy interval lies above zero."""
     def key(t: dict[str, Any]) -> Any:
-        return t.get("track", t["seed"])
+        return t["track"] if "track" in t else t["seed"]  # not .get(): its default would need a seed too
 
     by_track = {key(t): t for t in b}
     common = [t for t in a if key(t) in by_track]
