@@ -43,6 +43,8 @@ def test_pooled_autonomy_per_seed_figures_and_the_paired_difference(tmp_path):
     # 1 intervention in 4 drives of 60 s: (1 - 6 / 240) x 100.
     assert by["other"]["autonomy_pct"] == pytest.approx(97.5)
     assert [s["interventions"] for s in by["other"]["per_seed"]] == [1, 0]
+    # Each seed's figure from its tracks (the file's own totals are 0.0 here): 1 in 120 s, then none.
+    assert [s["autonomy_pct"] for s in by["other"]["per_seed"]] == [pytest.approx(95.0), 100.0]
     assert by["other"]["interventions_by_cause"] == {"left lane": 1}
     p = by["other"]["vs_baseline"]
     # Map a: the seeds' mean (90 + 100) / 2 = 95, 5 below the baseline; map b level: a mean of -2.5.

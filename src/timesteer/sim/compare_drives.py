@@ -18,6 +18,7 @@ from typing import Any
 
 from timesteer.config import validate
 from timesteer.errors import ConfigError, InputError
+from timesteer.sim.episode import autonomy_pct
 from timesteer.sim.stats import paired, track_interval
 
 TRACK_FIELDS = ("track", "interventions", "elapsed_s", "autonomy_pct")
@@ -86,7 +87,7 @@ def pool_seeds(drives: list[dict[str, Any]]) -> list[dict[str, Any]]:
             by_track.setdefault(str(t["track"]), []).append(t)
     return [{"track": name, "interventions": sum(t["interventions"] for t in ts),
              "elapsed_s": sum(t["elapsed_s"] for t in ts),
-             "autonomy_pct": sum(t["autonomy_pct"] for t in ts) / len(ts)} for name, ts in by_track.items()]
+             "autonomy_pct": sum(t["autonomy_pct"] for t in ts) / len(ts)} for name, ts in sorted(by_track.items())]
 
 
 def _same_drives(loaded: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
@@ -107,6 +108,12 @@ def _same_drives(loaded: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
                                            "drivers are compared on the same drives only")
 
 
+def _seed_figures(path: str, drive: dict[str, Any]) -> dict[str, Any]:
+    interventions = sum(t["interventions"] for t in drive["tracks"])
+    return {"file": path, "interventions": interventions,
+            "autonomy_pct": autonomy_pct(interventions, sum(t["elapsed_s"] for t in drive["tracks"]))}
+
+
 def compare_drives(cfg: CompareDrivesConfig) -> dict[str, Any]:
     seen: dict[str, str] = {}
     loaded: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -123,7 +130,8 @@ def compare_drives(cfg: CompareDrivesConfig) -> dict[str, Any]:
     first = next(iter(loaded.values()))[0][1]
     rows = []
     for name, files in loaded.items():
-        causes = sum((Counter(d.get("interventions_by_cause", {})) for _, d in files), Counter())
+        # Everything from the tracks, not the file's totals: a file's tracks are what is paired.
+        causes = sum((Counter(t.get("interventions_by_cause", {})) for _, d in files for t in d["tracks"]), Counter())
         recorded = sum(causes.values())
         total = sum(d_t["interventions"] for _, d in files for d_t in d["tracks"])
         rows.append({
@@ -132,8 +140,7 @@ def compare_drives(cfg: CompareDrivesConfig) -> dict[str, Any]:
             "seeds": len(files),
             **track_interval(pooled[name]),
             "interventions": total,
-            "per_seed": [{"file": f, "autonomy_pct": d.get("autonomy_pct"),
-                          "interventions": sum(t["interventions"] for t in d["tracks"])} for f, d in files],
+            "per_seed": [_seed_figures(f, d) for f, d in files],
             "interventions_by_cause": dict(causes.most_common()),
             "interventions_cause_unknown": total - recorded,  # drives made before causes were recorded
             "training_tracks_driven": sorted({str(x) for _, d in files for x in d.get("seeds_overlap_training") or []}),
