@@ -132,23 +132,22 @@ def compare_drives(cfg: CompareDrivesConfig) -> dict[str, Any]:
     for name, files in loaded.items():
         # Everything from the tracks, not the file's totals: a file's tracks are what is paired.
         causes = sum((Counter(t.get("interventions_by_cause", {})) for _, d in files for t in d["tracks"]), Counter())
-        recorded = sum(causes.values())
-        total = sum(d_t["interventions"] for _, d in files for d_t in d["tracks"])
+        per_seed = [_seed_figures(f, d) for f, d in files]
+        total = sum(s["interventions"] for s in per_seed)
         rows.append({
             "driver": name,
             "files": [f for f, _ in files],
             "seeds": len(files),
             **track_interval(pooled[name]),
             "interventions": total,
-            "per_seed": [_seed_figures(f, d) for f, d in files],
+            "per_seed": per_seed,
             "interventions_by_cause": dict(causes.most_common()),
-            "interventions_cause_unknown": total - recorded,  # drives made before causes were recorded
+            "interventions_cause_unknown": total - sum(causes.values()),  # drives made before causes were recorded
             "training_tracks_driven": sorted({str(x) for _, d in files for x in d.get("seeds_overlap_training") or []}),
             "vs_baseline": None if name == baseline else paired(pooled[name], pooled[baseline]),
         })
     return {"baseline": baseline, "conditions_text": first.get("conditions_text"), "sim": first.get("sim"),
-            "tracks": len(first["tracks"]), "seconds_per_seed": sum(t["elapsed_s"] for t in first["tracks"]),
-            "drivers": rows}
+            "tracks": len(first["tracks"]), "drivers": rows}
 
 
 def format_compare_drives(result: dict[str, Any]) -> str:
