@@ -99,3 +99,46 @@ def test_any_map_of_the_installed_simulator_is_accepted_and_an_unknown_one_is_na
     assert [t.name for t in tracks_for("duckietown", [3], [other])] == [f"{other}:3"]
     with pytest.raises(ConfigError, match="'no_such_map'"):
         tracks_for("duckietown", [3], ["no_such_map"])
+
+
+BRANCH_PROBE = r"""
+import json, math, sys
+import numpy as np
+import duckietown_worker as w
+from gym_duckietown.graphics import bezier_point, bezier_tangent
+
+world = w.World("4way", 1, 80, 60, 30.0)
+tile = next(t for t in world.env.grid if t["kind"] == "4way")
+hw = world.half_width_m
+out = {"duckietown": 0, "any_branch": 0, "poses": 0, "wrong_way_out": 0}
+for cps in tile["curves"]:
+    for t in np.linspace(0.02, 0.98, 25):
+        p, tg = bezier_point(cps, t), bezier_tangent(cps, t)
+        angle = math.atan2(-tg[2], tg[0])
+        out["poses"] += 1
+        out["duckietown"] += abs(world.lane(p, angle)[0]) > hw
+        out["any_branch"] += abs(world.lane_of_any_branch(p, angle)[0]) > hw
+        # the same pose turned round: on the lane of the other way, in no lane that runs its way
+        back = angle + math.pi
+        out["wrong_way_out"] += abs(world.lane_of_any_branch(p, back)[0]) > hw
+json.dump({k: int(v) for k, v in out.items()}, open(sys.argv[1], "w"))
+"""
+
+
+def test_a_car_on_any_branch_of_a_4_way_junction_is_in_its_lane(tmp_path):
+    # Duckietown's own choice of lane (by the chord of each curve) measures a car driving exactly along a
+    # tight right turn of a 4-way tile against a straight lane, and calls it out; the intervention test
+    # asks whether the car is within half a lane of any curve that runs its way.
+    import subprocess
+
+    from timesteer.sim import duckietown as dt
+
+    result = tmp_path / "probe.json"
+    subprocess.run([str(environment_python()), "-c", BRANCH_PROBE, str(result)], check=True, timeout=120,
+                   cwd=dt.WORKER.parent, env={"PYGLET_HEADLESS": "true", "PATH": "/usr/bin:/bin"},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probe = json.loads(result.read_text())
+    assert probe["poses"] == 12 * 25
+    assert probe["duckietown"] > 0  # the flaw is there to be mended
+    assert probe["any_branch"] == 0
+    assert probe["wrong_way_out"] > probe["poses"] // 2  # facing the traffic is still out, mostly
