@@ -12,8 +12,8 @@ The robot is a differential drive: its "steering" is the yaw command of Duckieto
 expert is Duckietown's lane law on the lane position a little ahead of the robot (15 cm, and further
 with latency, by the distance the car covers meanwhile): 20 x offset + 2 x heading error. Leaving the lane
 (the robot's centre more than half a lane from the centre line of every lane of its tile that runs its
-way, off the road, or its box meeting an object's) is an intervention, its cause kept: the robot is put back on the lane centre
-facing along it.
+way, off the road, or its box meeting an object's) is an intervention, its cause kept: the robot is put
+back on the lane centre facing along it.
 """
 
 from __future__ import annotations
