@@ -13,6 +13,7 @@ per map and tile kind.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 
 from timesteer.sim import duckietown as dt
@@ -60,7 +61,7 @@ def main() -> None:
     for map_name in args.maps.split(","):
         # The worker sends the libraries' chatter to stderr; results are the lines marked RESULT there.
         done = subprocess.run([str(python), "-c", PROBE, map_name, args.offsets], cwd=dt.WORKER.parent,
-                              env={"PYGLET_HEADLESS": "true", "PATH": "/usr/bin:/bin"}, capture_output=True,
+                              env={**os.environ, "PYGLET_HEADLESS": "true"}, capture_output=True,
                               text=True, check=True)
         for line in done.stderr.splitlines():
             if line.startswith("RESULT "):

@@ -4,6 +4,8 @@ creates) in a child process behind the same Simulator interface as CarRacing. Sm
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from tests.helpers import run_cli
 from timesteer.data import Recording
 from timesteer.sim import CONDITIONS, EpisodeConfig, run_episode
-from timesteer.sim.duckietown import DuckietownSim, environment_python
+from timesteer.sim.duckietown import WORKER, DuckietownSim, environment_python
 from timesteer.sim.tracks import Track
 
 pytestmark = pytest.mark.skipif(not environment_python().is_file(),
@@ -129,14 +131,11 @@ def test_a_car_on_any_branch_of_a_4_way_junction_is_in_its_lane(tmp_path):
     # Duckietown's own choice of lane (by the chord of each curve) measures a car driving exactly along a
     # tight right turn of a 4-way tile against a straight lane, and calls it out; the intervention test
     # asks whether the car is within half a lane of any curve that runs its way.
-    import subprocess
-
-    from timesteer.sim import duckietown as dt
-
     result = tmp_path / "probe.json"
-    subprocess.run([str(environment_python()), "-c", BRANCH_PROBE, str(result)], check=True, timeout=120,
-                   cwd=dt.WORKER.parent, env={"PYGLET_HEADLESS": "true", "PATH": "/usr/bin:/bin"},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([str(environment_python()), "-c", BRANCH_PROBE, str(result)], timeout=120,
+                          cwd=WORKER.parent, env={**os.environ, "PYGLET_HEADLESS": "true"}, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
     probe = json.loads(result.read_text())
     assert probe["poses"] == 12 * 25
     assert probe["duckietown"] > 0  # the flaw is there to be mended
