@@ -19,10 +19,8 @@ import subprocess
 from timesteer.sim import duckietown as dt
 
 PROBE = r"""
-import json, math, sys
-import numpy as np
+import json, sys
 import duckietown_worker as w
-from gym_duckietown.graphics import bezier_point, bezier_tangent
 
 map_name, offsets = sys.argv[1], [float(x) for x in sys.argv[2].split(",")]
 world = w.World(map_name, 1, 80, 60, 30.0)
@@ -35,18 +33,12 @@ for tile in world.env.grid:
     row = {"map": map_name, "tile": tile["kind"], "curves": len(tile["curves"]), "half_lane_m": round(hw, 4)}
     for frac in offsets:
         n = out_dt = out_any = 0
-        for cps in tile["curves"]:
-            for t in np.linspace(0.02, 0.98, 25):
-                p, tg = bezier_point(cps, t), bezier_tangent(cps, t)
-                angle = math.atan2(-tg[2], tg[0])
-                right = np.cross(tg, [0.0, 1.0, 0.0])
-                for side in ((1,) if frac == 0 else (-1, 1)):
-                    q = p + side * frac * hw * right / np.linalg.norm(right)
-                    n += 1
-                    d, _, ok = world.lane(q, angle)
-                    out_dt += (not ok) or abs(d) > hw
-                    d, _, ok = world.lane_of_any_branch(q, angle)
-                    out_any += (not ok) or abs(d) > hw
+        for q, angle in w.poses_along_curves(tile, frac * hw):
+            n += 1
+            d, _, ok = world.lane(q, angle)
+            out_dt += (not ok) or abs(d) > hw
+            d, _, ok = world.lane_of_any_branch(q, angle)
+            out_any += (not ok) or abs(d) > hw
         row[f"offset_{frac:g}"] = {"poses": n, "out_duckietown": int(out_dt), "out_any_branch": int(out_any)}
     print("RESULT " + json.dumps(row), file=sys.stderr)
 """

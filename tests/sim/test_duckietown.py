@@ -105,24 +105,18 @@ def test_any_map_of_the_installed_simulator_is_accepted_and_an_unknown_one_is_na
 
 BRANCH_PROBE = r"""
 import json, math, sys
-import numpy as np
 import duckietown_worker as w
-from gym_duckietown.graphics import bezier_point, bezier_tangent
 
 world = w.World("4way", 1, 80, 60, 30.0)
 tile = next(t for t in world.env.grid if t["kind"] == "4way")
 hw = world.half_width_m
 out = {"duckietown": 0, "any_branch": 0, "poses": 0, "wrong_way_out": 0}
-for cps in tile["curves"]:
-    for t in np.linspace(0.02, 0.98, 25):
-        p, tg = bezier_point(cps, t), bezier_tangent(cps, t)
-        angle = math.atan2(-tg[2], tg[0])
-        out["poses"] += 1
-        out["duckietown"] += abs(world.lane(p, angle)[0]) > hw
-        out["any_branch"] += abs(world.lane_of_any_branch(p, angle)[0]) > hw
-        # the same pose turned round: on the lane of the other way, in no lane that runs its way
-        back = angle + math.pi
-        out["wrong_way_out"] += abs(world.lane_of_any_branch(p, back)[0]) > hw
+for p, angle in w.poses_along_curves(tile, 0.0):
+    out["poses"] += 1
+    out["duckietown"] += abs(world.lane(p, angle)[0]) > hw
+    out["any_branch"] += abs(world.lane_of_any_branch(p, angle)[0]) > hw
+    # the same pose turned round: on the lane of the other way, in no lane that runs its way
+    out["wrong_way_out"] += abs(world.lane_of_any_branch(p, angle + math.pi)[0]) > hw
 json.dump({k: int(v) for k, v in out.items()}, open(sys.argv[1], "w"))
 """
 
