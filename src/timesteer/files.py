@@ -7,12 +7,17 @@
 - `hold(path)`: an exclusive lock on an output (a run directory, a recording being imported). A second
   process asking for it gets one line saying who holds it. The lock is the kernel's (`fcntl.flock`,
   `msvcrt.locking` on Windows): it goes when its process dies, however it dies, so it never goes stale.
+  `lock_for(output)` is the one place the lock's path is made: beside the output's real path, so a
+  symlink to a run directory and the directory itself share one lock.
+- `fresh_directory(dest)`: a directory built aside and swapped in whole; it never replaces a directory
+  that holds one of the command's inputs, and sweeps the temporary directories of killed processes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
 import json
 import os
 import shutil
@@ -37,6 +42,9 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     path = Path(path)
     if path.is_dir():
         raise TimesteerError(f"{path}: is a directory; expected a file path")
+    if path.exists() and not path.is_file():
+        # A device, a FIFO or a socket is never replaced by a regular file (`--onnx /dev/null` as root).
+        raise TimesteerError(f"{path}: is a special file (device, FIFO or socket); expected a regular file path")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     binary = "b" in mode
     try:
@@ -66,10 +74,71 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
-def finite_or_none(value: float | None) -> float | None:
-    import math
+def lock_for(output: str | Path) -> Path:
+    """The lock file guarding `output`: beside its real path (symlinks resolved), so every name of one
+    directory takes the same lock."""
+    real = Path(output).resolve()
+    return real.parent / f".{real.name}.lock"
 
-    return value if value is not None and math.isfinite(value) else None
+
+def temp_sibling(dest: Path, kind: str = "tmp") -> Path:
+    """A hidden sibling of `dest` for work in progress, named with this process's id so that a later
+    run can tell a killed process's leftovers from a live one's (`sweep_leftovers`)."""
+    return dest.parent / f".{dest.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or a number we cannot ask about: leave its files
+    return True
+
+
+def sweep_leftovers(dest: Path) -> list[Path]:
+    """Remove the hidden temporary siblings of `dest` (`.NAME.tmp-PID-*`, `.NAME.old-PID-*`) whose process
+    no longer exists: what a `kill -9`, the OOM killer or a container stopped hard left behind. Those of
+    live processes, and names without a process id, are left alone. Returns what was removed."""
+    removed = []
+    # An `.old-` sibling is swept only once `dest` exists again: a kill between moving the old directory
+    # aside and moving the new one in leaves the old one as the only copy.
+    for kind in ("tmp", "old") if dest.exists() else ("tmp",):
+        for leftover in dest.parent.glob(f".{glob.escape(dest.name)}.{kind}-*-*"):
+            pid = leftover.name[len(f".{dest.name}.{kind}-"):].split("-", 1)[0]
+            if pid.isdigit() and pid != str(os.getpid()) and not _alive(int(pid)):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+    return removed
+
+
+def refuse_foreign_directory(dest: str | Path, marker: str, what: str) -> None:
+    """`dest` may be new, empty, or a directory this command made before (it holds `marker`); a file,
+    `''` (the working directory) or a non-empty directory of anything else is refused, so that an output
+    is never mixed into someone else's files (`train --out /`)."""
+    if not str(dest).strip():
+        raise TimesteerError(f"expected a directory path for the {what}, got {str(dest)!r}")
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise TimesteerError(f"{dest}: is a file; expected a directory for the {what}")
+    if dest.is_dir() and not (dest / marker).is_file() and any(dest.iterdir()):
+        raise TimesteerError(f"{dest}: is not empty and holds no {what}; choose a new or empty directory "
+                             f"(nothing was changed)")
+
+
+def refuse_holding_inputs(dest: Path, inputs: tuple[str | Path, ...], what: str) -> None:
+    """An output directory that would be replaced must not be, or hold, any input of the command (a run
+    copied into the report folder, a recording inside the explanation folder)."""
+    dest_r = dest.resolve()
+    for given in inputs:
+        real = Path(given).resolve()
+        if real == dest_r or dest_r in real.parents:
+            raise TimesteerError(f"{dest}: holds {given}, an input of this command; writing the {what} there would "
+                                 f"delete it; choose another directory (nothing was changed)")
 
 
 def _holder() -> dict[str, Any]:
@@ -123,26 +192,30 @@ def hold(lock_path: str | Path, what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def fresh_directory(dest: str | Path, marker: str, what: str) -> Iterator[Path]:
+def fresh_directory(dest: str | Path, marker: str, what: str,
+                    inputs: tuple[str | Path, ...] = ()) -> Iterator[Path]:
     """Build a directory in a hidden temporary sibling; when the block ends without error it takes
     `dest`'s place in one rename. An existing `dest` is replaced only when it holds the file `marker`
-    (it was made the same way); anything else there is refused, never deleted. On error or interrupt
-    the temporary directory goes and `dest` is as it was."""
+    (it was made the same way) and none of `inputs` (the command's runs and recordings); anything else
+    there is refused, never deleted. On error or interrupt the temporary directory goes and `dest` is as
+    it was; what a killed process left beside `dest` is swept by the next run."""
     dest = Path(dest).absolute()
     if dest.exists() and not dest.is_dir():
         raise TimesteerError(f"{dest}: is a file; expected a directory for the {what}")
     if dest.exists() and any(dest.iterdir()) and not (dest / marker).is_file():
         raise TimesteerError(f"{dest}: exists and was not made by timesteer as a {what}; choose a new directory "
                              f"(nothing was changed)")
+    refuse_holding_inputs(dest, inputs, what)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
+    sweep_leftovers(dest)
+    tmp = temp_sibling(dest)
     tmp.mkdir()
     try:
         (tmp / marker).write_text(f"made by timesteer as a {what}; rerunning replaces this directory\n")
         yield tmp
         trash = None
         if dest.exists():
-            trash = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
+            trash = temp_sibling(dest, "old")
             os.replace(dest, trash)
         os.replace(tmp, dest)
         if trash is not None:

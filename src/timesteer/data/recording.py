@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from timesteer.data.manifest import SIGNALS_FILE, Manifest, Segment, read_manifest
+from timesteer.data.manifest import MANIFEST_FILE, SIGNALS_FILE, Manifest, Segment, read_manifest
 from timesteer.errors import InputError
 
 
@@ -34,7 +35,10 @@ class Recording:
         for required in ("timestamp_s", "steering"):
             if required not in signals:
                 raise InputError(path / SIGNALS_FILE, f"missing column {required!r}")
-        return cls(path=path, manifest=manifest, signals=signals)
+        rec = cls(path=path, manifest=manifest, signals=signals)
+        for cam in manifest.cameras:  # memory-mapped, so cheap: sizes checked now, not mid-training
+            rec.camera_frames(cam.name)
+        return rec
 
     def __len__(self) -> int:
         return self.manifest.frames
@@ -50,8 +54,11 @@ class Recording:
             file = self.path / cam.file
             try:
                 array = np.load(file, mmap_mode="r")
+            except EOFError:
+                raise InputError(file, "empty: expected a .npy frame array (was it truncated?)") from None
             except (OSError, ValueError) as exc:
-                raise InputError(file, f"could not open the frame array ({exc})") from exc
+                raise InputError(file, f"could not open the frame array ({_first_line(exc)}; is it truncated?)") \
+                    from None
             g = self.manifest.frame
             expected = (self.manifest.frames, g.height, g.width, g.channels)
             if array.shape != expected or array.dtype != np.uint8:
@@ -73,6 +80,18 @@ class Recording:
 
     def has_signal(self, name: str) -> bool:
         return name in self.signals
+
+    def fingerprint(self) -> str:
+        """A short hash of the manifest and the signals table: it changes when the recording is imported
+        again with other frames or labels (the manifest's creation time, sizes and segments are in it),
+        so a resumed training can tell it is not reading what it started on."""
+        digest = hashlib.sha256()
+        for name in (MANIFEST_FILE, SIGNALS_FILE):
+            try:
+                digest.update((self.path / name).read_bytes())
+            except OSError as exc:
+                raise InputError(self.path / name, f"could not read it ({exc.strerror or exc})") from None
+        return digest.hexdigest()[:16]
 
 
 def read_signals(path: Path, expected_rows: int) -> dict[str, np.ndarray]:

@@ -7,10 +7,10 @@ directory that the next import of the same DEST removes).
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -19,7 +19,7 @@ import numpy as np
 from timesteer import __version__
 from timesteer.data.manifest import FORMAT_NAME, MANIFEST_FILE, SIGNALS_FILE, Manifest
 from timesteer.errors import InputError
-from timesteer.files import atomic_write, hold, write_text
+from timesteer.files import atomic_write, hold, lock_for, sweep_leftovers, temp_sibling, write_text
 
 # Column order in signals.csv; optional columns appear only when the source has them.
 SIGNAL_ORDER = ("timestamp_s", "steering", "segment", "speed", "throttle", "brake", "torque")
@@ -54,6 +54,25 @@ def check_destination(dest: Path, overwrite: bool, sources: tuple[Path, ...] = (
     if dest.exists() and not is_recording(dest):
         # --overwrite replaces recordings, never arbitrary directories a typo might point at.
         raise InputError(dest, "destination exists and is not a timesteer recording; refusing to overwrite it")
+    if dest.exists():
+        foreign = sorted(p.name for p in dest.iterdir() if p.name not in _recording_files(dest))
+        if foreign:
+            # Replacing the directory would delete what someone else put there (a run trained with
+            # `--out REC`, a user's notes): only a recording's own files may go.
+            raise InputError(dest, f"holds {foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}"
+                                   f", which is not part of the recording; move it out first (nothing was changed)")
+
+
+def _recording_files(dest: Path) -> set[str]:
+    """The names an import writes into a recording: its manifest, its signals and the frame files the
+    manifest lists."""
+    names = {MANIFEST_FILE, SIGNALS_FILE}
+    try:
+        cameras = json.loads((dest / MANIFEST_FILE).read_text(encoding="utf-8")).get("cameras", [])
+        names.update(c["file"] for c in cameras if isinstance(c, dict) and isinstance(c.get("file"), str))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return names
 
 
 class RecordingWriter:
@@ -69,13 +88,14 @@ class RecordingWriter:
         self.overwrite = overwrite
         self.sources = sources
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = hold(self.dest.parent / f".{self.dest.name}.lock", str(self.dest))
+        self._lock = hold(lock_for(self.dest), str(self.dest))
         self._lock.__enter__()
         try:
             # Only a holder of the lock may clear what a killed import left behind.
-            for stale in self.dest.parent.glob(f".{self.dest.name}.tmp-*"):
+            for stale in self.dest.parent.glob(f".{glob.escape(self.dest.name)}.tmp-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            self.tmp = self.dest.parent / f".{self.dest.name}.tmp-{uuid.uuid4().hex[:8]}"
+            sweep_leftovers(self.dest)
+            self.tmp = temp_sibling(self.dest)
             self.tmp.mkdir()
         except BaseException:
             self._lock.__exit__(None, None, None)
@@ -114,7 +134,7 @@ class RecordingWriter:
         trash = None
         if self.dest.exists():
             check_destination(self.dest, self.overwrite, self.sources)
-            trash = self.dest.parent / f".{self.dest.name}.old-{uuid.uuid4().hex[:8]}"
+            trash = temp_sibling(self.dest, "old")
             os.replace(self.dest, trash)
         os.replace(self.tmp, self.dest)
         self.committed = True

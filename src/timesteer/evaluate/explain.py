@@ -115,7 +115,7 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
 def explain(cfg: ExplainConfig) -> dict[str, Any]:
     run = load_run(cfg.run, cfg.checkpoint, "cpu")
     rec = Recording.open(cfg.data)
-    with fresh_directory(cfg.out, EXPLAIN_MARKER, "explanation") as tmp:
+    with fresh_directory(cfg.out, EXPLAIN_MARKER, "explanation", inputs=(run.path, run.checkpoint, rec.path)) as tmp:
         summary = analyse(run, rec, tmp, cfg.split, cfg.max_lag_s, cfg.video_seconds, cfg.progress)
         write_json(tmp / "explain.json", summary)
     summary["out"] = str(Path(cfg.out))

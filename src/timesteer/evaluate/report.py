@@ -58,7 +58,8 @@ def write_report(ev: Evaluation | EvaluationSet, out: Path, video: bool = True, 
     """Write the report directory `out` (built aside and put in place whole; an existing directory is
     replaced only if it is a timesteer report). Returns the path of its index.html."""
     evs = ev if isinstance(ev, EvaluationSet) else EvaluationSet(ev.run, [ev], ev.metrics)
-    with fresh_directory(out, REPORT_MARKER, "report") as tmp:
+    inputs = (evs.run.path, evs.run.checkpoint, *(part.rec.path for part in evs.parts))
+    with fresh_directory(out, REPORT_MARKER, "report", inputs=inputs) as tmp:
         sections = []
         for k, part in enumerate(evs.parts):
             prefix = "" if len(evs.parts) == 1 else f"{k + 1}-"

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from timesteer.config import AtLeastOne, Fraction, NonNegative, Positive, to_dict, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
-from timesteer.files import hold, write_json, writing
+from timesteer.files import hold, lock_for, refuse_foreign_directory, write_json, writing
 from timesteer.sim.conditions import Conditions
 from timesteer.sim.episode import autonomy_pct
 from timesteer.sim.parallel import parse_seeds
@@ -111,15 +111,17 @@ def _dataset(cfg: DaggerConfig, out: Path, iteration: int) -> str:
 def dagger(cfg: DaggerConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     seeds = parse_seeds(cfg.seeds)
+    refuse_foreign_directory(out, STATE_FILE, "DAgger directory (--out)")
     with writing(out, "DAgger directory"):
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    with hold(out.absolute().parent / f".{out.absolute().name}.lock", str(out)), writing(out, "DAgger directory"):
+    with hold(lock_for(out), str(out)), writing(out, "DAgger directory"):
         out.mkdir(parents=True, exist_ok=True)
         state_path = out / STATE_FILE
         state = json.loads(state_path.read_text()) if state_path.is_file() else {}
         if state and not _same_run(state.get("config"), _plain(cfg)):
             raise TimesteerError(f"{out}: holds a DAgger run with other settings; choose another --out")
         state = {"config": _plain(cfg), "iterations": state.get("iterations", [])}
+        write_json(state_path, state)  # from now on the directory says it is this DAgger run's
         log = {row["iteration"]: row for row in state["iterations"]}
 
         if cfg.start_run is not None:

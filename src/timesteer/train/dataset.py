@@ -78,7 +78,7 @@ class TrainData:
         return {
             "recordings": [{
                 "path": str(d.rec.path.absolute()), "created_at": d.rec.manifest.created_at,
-                "frames": d.rec.manifest.frames, "weight": d.weight,
+                "frames": d.rec.manifest.frames, "fingerprint": d.rec.fingerprint(), "weight": d.weight,
                 "train_spans": [list(s) for s in d.train_spans], "val_spans": [list(s) for s in d.val_spans],
             } for d in self.drives],
             "fps": m.fps,

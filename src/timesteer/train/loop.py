@@ -28,7 +28,7 @@ from timesteer.allocator import keep_freed_memory
 from timesteer.config import from_dict, to_dict
 from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
-from timesteer.files import hold, write_json, writing
+from timesteer.files import hold, lock_for, refuse_foreign_directory, write_json, writing
 from timesteer.models import SteeringModel, create_model, model_config
 from timesteer.train.batches import BatchStream
 from timesteer.train.checkpoint import (
@@ -111,8 +111,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     """Train `cfg.model` into the run directory `cfg.out`. With `resume`, continue the run there from its
     `last.pt` (a run with no checkpoint yet starts again from the beginning)."""
     run_dir = Path(cfg.out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise TimesteerError(f"{run_dir}: is a file; expected a run directory (--out)")
+    refuse_foreign_directory(run_dir, RUN_FILE, "run directory (--out)")
     # Bad input fails here, before anything is created or locked.
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     data = load_train_data(cfg, aux)
@@ -122,8 +121,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             return _train(cfg, data, resume, d, device)
         with writing(run_dir, "run"):
             run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
-        with hold(run_dir.absolute().parent / f".{run_dir.absolute().name}.lock", str(run_dir)), \
-                writing(run_dir, "run"):
+        with hold(lock_for(run_dir), str(run_dir)), writing(run_dir, "run"):
             return _train(cfg, data, resume, d, device)
     finally:
         shutdown_distributed(d)
@@ -152,6 +150,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
 
     # ---- model and normalisation
     if payload is not None:
+        check_resume(payload, cfg, data, run_dir / "last.pt")
         model = model_from_payload(payload, run_dir / "last.pt")
         norm = checkpoint_field(payload, "normalization", dict, run_dir / "last.pt")
     elif cfg.init:
@@ -377,6 +376,35 @@ def _resume_payload(run_dir: Path, resume: bool, speak: bool = True) -> dict[str
         raise TimesteerError(f"{run_dir}: already holds a training run; pass --resume {run_dir} to continue it, "
                              f"or choose another --out")
     return None
+
+
+# What a resumed run may change, and the paths (compared below by the recordings' content, not by name);
+# everything else must be what the checkpoint was trained with.
+RESUMABLE_KEYS = frozenset({"out", "epochs", "patience", "device", "threads", "progress", "tensorboard",
+                            "data", "val", "init"})
+
+
+def check_resume(payload: dict[str, Any], cfg: TrainConfig, data: TrainData, where: Path) -> None:
+    """Refuse to go on from a checkpoint that is not this run's (a `last.pt` copied from another run) or
+    on data that is not what it started on (a recording imported again with other frames)."""
+    saved = checkpoint_field(payload, "train_config", dict, where)
+    given = to_dict(cfg)
+    changed = sorted(k for k in set(saved) | set(given) if k not in RESUMABLE_KEYS and saved.get(k) != given.get(k))
+    if changed:
+        key = changed[0]
+        raise TimesteerError(f"{where}: was trained with {key} = {saved.get(key)!r}, but the run says "
+                             f"{given.get(key)!r}; it is not this run's checkpoint (start a new run instead)")
+    saved_recs = checkpoint_field(payload, "data", dict, where).get("recordings", [])
+    now_recs = data.describe()["recordings"]
+    if len(saved_recs) != len(now_recs):
+        raise TimesteerError(f"{where}: was trained on {len(saved_recs)} recordings, the data now has "
+                             f"{len(now_recs)}; start a new run")
+    for old, new in zip(saved_recs, now_recs, strict=True):
+        same = (old.get("fingerprint") == new["fingerprint"] if "fingerprint" in old  # older runs: what they kept
+                else (old.get("created_at"), old.get("frames")) == (new["created_at"], new["frames"]))
+        if not same:
+            raise TimesteerError(f"{new['path']}: is not the recording this run started on (imported again, or "
+                                 f"another one in its place); resuming would mix two datasets. Start a new run")
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:

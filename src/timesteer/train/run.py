@@ -32,6 +32,7 @@ class RecordingRef:
     train_spans: list[tuple[int, int]] = field(default_factory=list)
     val_spans: list[tuple[int, int]] = field(default_factory=list)
     weight: float = 1.0
+    fingerprint: str = ""  # Recording.fingerprint() when trained (runs before it have none)
 
     def matches(self, rec: Recording) -> bool:
         """The same recording: the same path, or (moved) the same creation time and frame count."""
