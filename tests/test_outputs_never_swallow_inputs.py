@@ -147,3 +147,26 @@ def test_resume_refuses_a_checkpoint_of_another_model(trained, tmp_path, capsys)
     line = fails_with_one_line(capsys, "train", "--resume", mine, "--epochs", "2", "--quiet",
                                mentions=("not this run's checkpoint",))
     assert "model" in line and tree_state(mine) == before
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_next_run_sweeps_what_killed_processes_left_beside_its_output(trained, tmp_path, capsys):
+    rec, run = trained
+    out = tmp_path / "rep"
+    dead = tmp_path / f".rep.tmp-{_dead_pid()}-0badf00d"
+    live = tmp_path / f".rep.tmp-{os.getppid()}-0badf00d"  # a process that is still running: left alone
+    for leftover in (dead, live):
+        leftover.mkdir()
+        (leftover / "index.html").write_text("half a report")
+    assert run_cli("report", run, "--data", rec, "--out", out, "--no-video", "--no-explain", "--quiet")[0] == 0
+    assert not dead.exists() and live.exists()
+    # an import into a destination sweeps a killed import's leftovers too
+    killed = tmp_path / f".again.tmp-{_dead_pid()}-0badf00d"
+    killed.mkdir()
+    assert run_cli("import", "udacity-sim", rec.parent / "rec-src", tmp_path / "again", "--quiet")[0] == 0
+    assert not killed.exists() and (tmp_path / "again" / "manifest.json").is_file()

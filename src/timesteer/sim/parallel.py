@@ -1,7 +1,9 @@
 """Tracks in parallel: `--seeds` parsing and a pool of spawned worker processes, results in seed order.
 
 On any error, Ctrl-C or termination signal the workers are terminated at once (not waited for), so the
-caller's clean-up runs straight away.
+caller's clean-up runs straight away. When the parent is killed outright (SIGKILL, the OOM killer, a
+container stopped hard) it runs no clean-up at all: on Linux each worker asks the kernel to kill it when
+its parent dies (`prctl(PR_SET_PDEATHSIG)`), so none is left running on its own.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def run_parallel(fn: Callable[..., Any], items: list[Any], workers: int, args: t
         else:
             # spawn, not fork: the parent may hold torch threads and a Box2D world, which fork copies badly.
             ctx = multiprocessing.get_context("spawn")
-            pool = ctx.Pool(workers, initializer=_worker_init)
+            pool = ctx.Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
             try:
                 for k, result in pool.imap_unordered(_call, [(fn, k, item, args) for k, item in enumerate(items)]):
                     results[k] = result
@@ -93,10 +95,29 @@ def _call(job: tuple) -> tuple[int, Any]:
     return k, fn(item, *args)
 
 
-def _worker_init() -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when the thread that made it ends (Linux only; elsewhere
+    the pool's own clean-up is all there is). If the parent is already gone, go now."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the request was made
+        os._exit(1)
+
+
+def _worker_init(parent_pid: int) -> None:
     import signal
 
     import torch
+
+    die_with_parent(parent_pid)
 
     torch.set_num_threads(1)  # one process per core already
     # Ctrl-C goes to the whole process group; the parent decides, and terminates workers itself.
