@@ -39,3 +39,8 @@ def _rebuild_input_error(path, message, row, frame) -> InputError:
 
 class ConfigError(TimesteerError):
     """A configuration key that is unknown or holds a value of the wrong type."""
+
+
+class ModelFailed(TimesteerError):
+    """A model that cannot give a usable answer: weights or outputs that are NaN or infinite (a diverged
+    training, an edited checkpoint). Tables that compare models show it as failed."""

@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import (
     fails_with_one_line,
+    make_recording,
     png_claiming,
     run_cli,
     save_jpeg,
@@ -292,3 +293,12 @@ def test_saving_frames_for_a_bomb_check_does_not_slow_normal_images(tmp_path):
     from timesteer.data.imaging import open_image
 
     assert open_image(tmp_path / "a.jpg").size == (640, 480)
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 100, 500])
+def test_an_empty_or_truncated_frame_array_is_one_line_for_every_command(tmp_path, capsys, keep_bytes):
+    rec = make_recording(tmp_path / "rec", n=30)
+    frames = rec / "frames.npy"
+    frames.write_bytes(frames.read_bytes()[:keep_bytes])
+    for cmd in (["info", rec], ["train", "--data", rec, "--out", tmp_path / "run", "--epochs", "1", "--quiet"]):
+        fails_with_one_line(capsys, *cmd, watch=(tmp_path,), mentions=(str(frames),))

@@ -67,3 +67,63 @@ def test_a_failed_report_leaves_the_previous_one(run, tmp_path, capsys, monkeypa
     code, _, err = run_cli("report", r, "--data", rec, "--out", out, "--no-video", "--quiet", capsys=capsys)
     assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert tree_state(tmp_path) == before
+
+
+def _poisoned_copy(run, dest, value: float):
+    """A copy of `run` whose checkpoints hold `value` in every float tensor."""
+    import shutil
+
+    import torch
+
+    shutil.copytree(run, dest)
+    for name in ("best.pt", "last.pt"):
+        payload = torch.load(dest / name, weights_only=True)
+        for tensor in payload["model"]["state_dict"].values():
+            if tensor.is_floating_point():
+                tensor.fill_(value)
+        torch.save(payload, dest / name)
+    return dest
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_run_whose_weights_are_not_finite_is_one_line_everywhere(run, tmp_path, capsys, value):
+    rec, r = run
+    bad = _poisoned_copy(r, tmp_path / "diverged", value)
+    for cmd in (["eval", bad, "--data", rec], ["eval", bad, "--data", rec, "--json"],
+                ["report", bad, "--data", rec, "--out", tmp_path / "rep", "--no-video", "--quiet"],
+                ["explain", bad, "--data", rec, "--out", tmp_path / "ex", "--quiet"],
+                ["export", bad, "--onnx", tmp_path / "m.onnx"]):
+        fails_with_one_line(capsys, *cmd, watch=(tmp_path,), mentions=(str(bad / "best.pt"), "NaN or infinity"))
+
+
+def test_compare_shows_a_failed_model_as_failed_and_its_json_is_json(run, tmp_path, capsys):
+    import json
+
+    rec, r = run
+    bad = _poisoned_copy(r, tmp_path / "diverged", float("nan"))
+    # finite weights whose output overflows float32: the model runs, its answer is not a number
+    huge = _poisoned_copy(r, tmp_path / "huge", 1e30)
+    code, out, err = run_cli("compare", bad, r, huge, "--data", rec, "--json", capsys=capsys)
+    assert code == 0, err
+    rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))["rows"]
+    assert rows[0]["run"] == str(r) and rows[0]["rmse"] > 0
+    failed = {row["run"]: row["failed"] for row in rows[1:]}
+    assert set(failed) == {str(bad), str(huge)} and all(row["rmse"] is None for row in rows[1:])
+    assert "NaN or infinity" in failed[str(bad)] and "not finite" in failed[str(huge)]
+    code, out, err = run_cli("compare", bad, r, "--data", rec, capsys=capsys)
+    assert code == 0 and "| failed |" in out and "Traceback" not in err
+    fails_with_one_line(capsys, "eval", huge, "--data", rec, mentions=("not finite", str(rec)))
+
+
+def test_steering_past_what_a_car_can_do_is_one_line_naming_the_frame(tmp_path, capsys):
+    rec = make_recording(tmp_path / "rec", n=60)
+    signals = rec / "signals.csv"
+    lines = signals.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[8].split(",")
+    row[header.index("steering")] = "1e308"
+    lines[8] = ",".join(row)
+    signals.write_text("\n".join(lines) + "\n")
+    fails_with_one_line(capsys, "train", "--data", rec, "--out", tmp_path / "run", "--model", "pilotnet",
+                        "--epochs", "1", "--quiet", watch=(rec,), mentions=(str(signals), "frame 7", "steering 1e+308"))
+    assert not (tmp_path / "run").exists()

@@ -83,3 +83,13 @@ def test_cli_export_int8_and_bench_report_it(stream_runs, tmp_path, capsys):
     assert result["int8_skipped"] is None and result["frames"] == 12
     assert 0 < result["onnx_int8_p50_ms"] <= result["onnx_int8_p99_ms"]
     assert 0 < result["eager_p50_ms"] <= result["eager_p99_ms"]  # the untraced PyTorch step, timed beside it
+
+
+def test_int8_calibration_on_one_frame_segments_says_how(tmp_path):
+    from types import SimpleNamespace
+
+    one_frame = SimpleNamespace(start=0, stop=1, frames=1)  # a recording of one frame (a step of 0 frames before)
+    rec = SimpleNamespace(path=tmp_path / "rec", segments=[one_frame], frames=np.zeros((1, 30, 40, 3), np.uint8))
+    with pytest.raises(TimesteerError) as raised:
+        quantize.frame_chunks(rec, chunks=4)
+    assert str(raised.value).startswith(f"{tmp_path / 'rec'}: ") and "longest segment has 1" in str(raised.value)

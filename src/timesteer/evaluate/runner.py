@@ -18,7 +18,7 @@ from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
-from timesteer.errors import InputError, TimesteerError
+from timesteer.errors import InputError, ModelFailed, TimesteerError
 from timesteer.evaluate.metrics import steering_metrics
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import LoadedRun, Which, load_run
@@ -111,6 +111,10 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
     # A model that takes the issued command gets the one recorded: open loop, what the driver did.
     pred = predict_spans(run.model, frames, spans, device, commands=previous_commands(rec))[:, 0].astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(pred))
+    if len(bad):
+        raise ModelFailed(f"{run.path}: the model's output is not finite on {len(bad)} of {len(pred)} frames of "
+                          f"{rec.path} (first at frame {int(span_indexes(spans)[bad[0]])})")
     idx = span_indexes(spans)
     true = rec.steering[idx]
     seg_of_span = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(spans)])

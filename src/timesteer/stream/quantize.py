@@ -47,8 +47,9 @@ def frame_chunks(rec: Recording, chunks: int, chunk_frames: int = CHUNK_FRAMES) 
     segment is short, down to MIN_CHUNK_FRAMES."""
     longest = max((s.frames for s in rec.segments), default=0)
     chunk_frames = min(chunk_frames, longest // 2)
-    starts = [s for seg in rec.segments for s in range(seg.start, seg.stop - chunk_frames + 1, chunk_frames)]
-    if chunk_frames < MIN_CHUNK_FRAMES or len(starts) < 2:
+    starts = [s for seg in rec.segments for s in range(seg.start, seg.stop - chunk_frames + 1, chunk_frames)] \
+        if chunk_frames >= MIN_CHUNK_FRAMES else []  # (a step of 0 frames is no range at all)
+    if len(starts) < 2:
         raise TimesteerError(f"{rec.path}: int8 calibration needs {2 * MIN_CHUNK_FRAMES} consecutive frames in one "
                              f"segment; the longest segment has {longest}")
     picked = [starts[i] for i in np.unique(np.linspace(0, len(starts) - 1, 2 * chunks).round().astype(int))]

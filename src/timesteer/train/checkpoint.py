@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from timesteer import __version__
-from timesteer.errors import ConfigError, TimesteerError
+from timesteer.errors import ConfigError, ModelFailed, TimesteerError
 from timesteer.files import atomic_write
 from timesteer.models import SteeringModel, create_model
 
@@ -98,6 +98,10 @@ def model_from_payload(payload: dict[str, Any], where: str | Path = "checkpoint"
         model.load_state_dict(weights, strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise TimesteerError(f"{where}: weights do not fit model {name} ({str(exc).splitlines()[0]})") from None
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFailed(f"{where}: the weights of {name} hold NaN or infinity ({key}); the training "
+                              f"diverged or the file was edited, so there is no model to run")
     return model
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
 from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
+from timesteer.data.manifest import SIGNALS_FILE
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
 from timesteer.train.config import TrainConfig
@@ -151,9 +152,26 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
             # A validation-only drive never lends a lane a side camera; its primary frames fill the slot.
             cameras.append(FrameBank([d.rec.camera_frames(s[side]) if d.train_spans else frames_of(d.rec, primary.name)
                                       for d, s in zip(drives, sides, strict=True)]))
+    for d in drives:
+        for name in outputs:
+            _check_target_range(d.rec, name)
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name)
+
+
+# The largest |value| a training target may take. A steering wheel turns a few turns (DeepTesla's wheel
+# reaches about 500 degrees) and a car's speed is well under 1,000 m/s; 1e6 leaves three orders of
+# magnitude above both, and keeps sums of squares over millions of frames far from float64's limit.
+MAX_TARGET_ABS = 1e6
+
+
+def _check_target_range(rec: Recording, name: str) -> None:
+    values = rec.signals[name]
+    bad = np.flatnonzero(~(np.abs(values) <= MAX_TARGET_ABS))
+    if len(bad):
+        raise InputError(rec.path / SIGNALS_FILE, f"{name} {values[bad[0]]:g} is not a value a car's {name} can "
+                                                  f"take (expected |{name}| <= {MAX_TARGET_ABS:g})", frame=int(bad[0]))
 
 
 def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[float]]:
