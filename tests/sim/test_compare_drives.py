@@ -74,7 +74,8 @@ def test_bad_files_and_arguments_get_one_clear_line(tmp_path):
     (tmp_path / "other.json").write_text('{"autonomy": 3}')
     (tmp_path / "notrack.json").write_text('{"tracks": [{"track": "a:1", "interventions": 0}]}')
     for name, message in (("missing.json", "no such file"), ("broken.json", "not a JSON file"),
-                          ("other.json", "no list of 'tracks'"), ("notrack.json", "track 0 lacks elapsed_s")):
+                          ("other.json", "the file: lacks tracks"),
+                          ("notrack.json", r"tracks\[0\]: lacks elapsed_s, autonomy_pct")):
         with pytest.raises(InputError, match=message) as e:
             compare_drives(CompareDrivesConfig(drivers={"x": [str(tmp_path / name)]}))
         assert name in str(e.value)
@@ -104,3 +105,40 @@ def test_real_drive_output_through_the_command_line(tmp_path, capsys):
     assert rows["worse"]["vs_baseline"]["autonomy_diff_pct"] == pytest.approx((t5["autonomy_pct"] - 100.0) / 2)
     code, out, err = run_cli("compare-drives", f"expert={tmp_path / 'nothere.json'}", capsys=capsys)
     assert code == 2 and "nothere.json: no such file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("edit", "mentions"), [
+    (lambda d: d["tracks"][1].update(autonomy_pct="97.5"), ("tracks[1].autonomy_pct", "a number")),
+    (lambda d: d["tracks"][0].update(interventions_by_cause={"left lane": 2.5}),
+     ("tracks[0].interventions_by_cause.left lane", "an integer")),
+    (lambda d: d["tracks"][0].update(interventions_by_cause=["left lane"]), ("interventions_by_cause", "an object")),
+    (lambda d: d["tracks"][0].update(interventions=-1), ("tracks[0].interventions", ">= 0")),
+    (lambda d: d["tracks"][0].update(elapsed_s=1e300), ("tracks[0].elapsed_s", "<= 1e+09")),
+    (lambda d: d["tracks"][0].update(autonomy_pct=250), ("tracks[0].autonomy_pct", "<= 100")),
+    (lambda d: d["tracks"][0].pop("elapsed_s"), ("tracks[0]", "elapsed_s")),
+    (lambda d: d.update(sim=3), ("sim", "a string or a null")),
+    (lambda d: d.update(tracks={"a": 1}), ("tracks", "an array")),
+])
+def test_a_drive_file_edited_by_hand_names_the_file_and_the_field(tmp_path, capsys, edit, mentions):
+    good = _write(tmp_path / "good.json", [_track("a:1", 0), _track("b:1", 1)])
+    data = json.loads((tmp_path / "good.json").read_text())
+    edit(data)
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    code, _, err = run_cli("compare-drives", f"a={good}", f"b={tmp_path / 'bad.json'}", capsys=capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"timesteer: error: {tmp_path / 'bad.json'}: ")
+    for text in mentions:
+        assert text in lines[0], (text, lines[0])
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "NaN", "Infinity", "-Infinity"])
+def test_numbers_json_cannot_hold_are_one_line(tmp_path, capsys, number):
+    good = _write(tmp_path / "good.json", [_track("a:1", 0)])
+    text = (tmp_path / "good.json").read_text().replace('"interventions": 0, "elapsed_s"',
+                                                          f'"interventions": {number}, "elapsed_s"')
+    assert number in text
+    (tmp_path / "bad.json").write_text(text)
+    code, _, err = run_cli("compare-drives", f"a={good}", f"b={tmp_path / 'bad.json'}", capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert str(tmp_path / "bad.json") in err

@@ -57,26 +57,76 @@ def parse_drivers(items: list[str]) -> dict[str, list[str]]:
     return drivers
 
 
+# What compare-drives reads of a `drive --json` file, as a JSON Schema (checked with the `jsonschema`
+# package: a well-kept validator whose errors carry the path to the field, which names it for the user).
+# Other fields are allowed and ignored. Bounds: autonomy is clamped to 0-100 by construction; a
+# million interventions or 1e9 s (31 years) per track is past any drive, and keeps sums exact.
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 1_000_000}
+DRIVE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["tracks"],
+    "properties": {
+        "tracks": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": list(TRACK_FIELDS),
+            "properties": {
+                "track": {"type": ["string", "integer"], "maxLength": 200},
+                "interventions": _COUNT,
+                "elapsed_s": {"type": "number", "minimum": 0, "maximum": 1e9},
+                "autonomy_pct": {"type": "number", "minimum": 0, "maximum": 100},
+                "interventions_by_cause": {"type": "object", "additionalProperties": _COUNT},
+            },
+        }},
+        "sim": {"type": ["string", "null"]},
+        "conditions_text": {"type": ["string", "null"]},
+        "seeds_overlap_training": {"type": ["array", "null"], "items": {"type": ["string", "integer"]}},
+    },
+}
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_drive(path: str | Path) -> dict[str, Any]:
-    """One `timesteer drive --json` result, checked for what a comparison needs."""
+    """One `timesteer drive --json` result, checked against DRIVE_SCHEMA; an error names the file and the
+    field (`tracks[3].autonomy_pct`)."""
+    import jsonschema
+
     path = Path(path)
     try:
-        result = json.loads(path.read_text())
+        result = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except FileNotFoundError:
         raise InputError(path, "no such file (expected the output of `timesteer drive --json`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(path, f"not a JSON file of `timesteer drive --json` ({e})") from None
-    tracks = result.get("tracks") if isinstance(result, dict) else None
-    if not isinstance(tracks, list) or not tracks:
-        raise InputError(path, "not a `timesteer drive --json` result: no list of 'tracks'")
-    for i, t in enumerate(tracks):
-        missing = [k for k in TRACK_FIELDS if not isinstance(t, dict) or k not in t]
-        if missing:
-            raise InputError(path, f"track {i} lacks {', '.join(missing)}")
-    names = [str(t["track"]) for t in tracks]
+    except IsADirectoryError:
+        raise InputError(path, "is a directory; expected the output of `timesteer drive --json`") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: bad JSON, NaN, a 5,000-digit number
+        raise InputError(path, f"not a JSON file of `timesteer drive --json` ({str(e).splitlines()[0][:200]})") \
+            from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(DRIVE_SCHEMA).iter_errors(result))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+        if error.validator == "required":
+            missing = [k for k in error.validator_value if k not in error.instance]
+            raise InputError(path, f"{where or 'the file'}: lacks {', '.join(missing)} (expected a `timesteer drive "
+                                   f"--json` result)")
+        shown = json.dumps(error.instance)
+        raise InputError(path, f"{where or 'the file'}: expected {_expected(error)}, got "
+                               f"{shown if len(shown) <= 40 else shown[:37] + '...'}")
+    names = [str(t["track"]) for t in result["tracks"]]
     if len(set(names)) != len(names):
         raise InputError(path, "a track appears twice; expected each track once per drive")
     return result
+
+
+def _expected(error: Any) -> str:
+    """The schema's rule in words: 'a number', 'a value <= 100', 'a list of at least 1 item'."""
+    rule = error.validator_value
+    words = {"type": lambda: " or ".join(f"{'an' if t[0] in 'aeiou' else 'a'} {t}" for t in
+                                          ([rule] if isinstance(rule, str) else rule)),
+             "minimum": lambda: f"a value >= {rule:g}", "maximum": lambda: f"a value <= {rule:g}",
+             "minItems": lambda: f"at least {rule} item(s)", "maxLength": lambda: f"at most {rule} characters"}
+    return words.get(error.validator, lambda: error.message)()
 
 
 def pool_seeds(drives: list[dict[str, Any]]) -> list[dict[str, Any]]:
