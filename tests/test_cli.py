@@ -70,3 +70,44 @@ def test_train_help_shows_the_typed_configs_defaults():
     assert f"(default: {defaults.batch_frames})" in text and "(default: best)" in " ".join(
         _subparsers()["eval"].format_help().split())
     assert "(default: 127.0.0.1)" in " ".join(_subparsers()["serve"].format_help().split())
+
+
+@pytest.mark.parametrize("args", [["train", "--data", "R", "--epochs", "x"], ["drive"], ["nope"],
+                                  ["drive", "run", "--seeds", "1", "--conditions", "{}"]])
+def test_a_command_line_argparse_cannot_read_is_one_line(args, capsys):
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(*args, capsys=capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("timesteer: error: ") and "--help" in err, err
+    assert "usage:" not in err
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(monkeypatch, capsys):
+    import timesteer.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["info", "x"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["timesteer: interrupted (SIGINT) before anything started"]
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["train", "--data", "R", "--out", "O", "--seed", str(2**64 + 1)], "--seed"),
+    (["train", "--data", "R", "--out", "O", "--threads", "100000"], "--threads"),
+    (["train", "--data", "R", "--out", "O", "--lr", "1e300"], "--lr"),
+    (["train", "--data", "R", "--out", "O", "--model-config", '{"hidden": 99999999999}'], "hidden"),
+    (["bench", "stream", "R", "--frames", "99999999999"], "--frames"),
+    (["explain", "R", "--data", "D", "--out", "O", "--max-lag", "1e9"], "--max-lag"),
+    (["record-sim", "--seeds", "1", "--out", "O", "--latency-ms", "1e12"], "--latency-ms"),
+    (["record-sim", "--seeds", "1-99999999999", "--out", "O"], "--seeds"),
+])
+def test_numbers_past_what_the_machine_holds_are_one_line_naming_the_option(args, option, tmp_path, capsys,
+                                                                             monkeypatch):
+    from tests.helpers import fails_with_one_line
+
+    monkeypatch.chdir(tmp_path)
+    fails_with_one_line(capsys, *args, watch=(tmp_path,), mentions=(option, "<="))

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from timesteer import __version__
 from timesteer.errors import TimesteerError
@@ -559,8 +559,20 @@ def _stamp_config_defaults(parser: argparse.ArgumentParser, config_cls: type) ->
             action.config_default = defaults[action.dest]  # type: ignore[attr-defined]
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse: said in one line, not argparse's usage block."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors in one line that points at `--help` (its subcommands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        name = self.prog.removeprefix("timesteer").strip()
+        raise UsageError(f"{name + ': ' if name else ''}{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="timesteer",
         description="Learn to steer a car from its camera, through time.",
     )
@@ -603,15 +615,23 @@ def _name_option(exc: TimesteerError, parser: argparse.ArgumentParser) -> str:
         return text
     key, rest = text.split(":", 1)
     field = key.removeprefix("train.").split("[")[0]
+    # A field may carry its unit where the option does not (`max_lag_s` is `--max-lag`).
+    names = {field, *(field.removesuffix(unit) for unit in ("_s", "_ms", "_m", "_mps", "_rad") if field.endswith(unit))}
     for action in parser._actions:
-        if action.dest == field and action.option_strings:
+        if action.dest in names and action.option_strings:
             return f"{action.option_strings[-1]}{key[len(key.split('[')[0]):]}:{rest}"
     return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # building the parser imports the configs: a Ctrl-C may land here too
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"timesteer: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("timesteer: interrupted (SIGINT) before anything started", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):

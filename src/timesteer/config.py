@@ -35,9 +35,9 @@ class Range:
     def describe(self) -> str:
         parts = []
         if self.min is not None:
-            parts.append(f"{'>' if self.open_min else '>='} {self.min:g}")
+            parts.append(f"{'>' if self.open_min else '>='} {_show(self.min)}")
         if self.max is not None:
-            parts.append(f"{'<' if self.open_max else '<='} {self.max:g}")
+            parts.append(f"{'<' if self.open_max else '<='} {_show(self.max)}")
         return " and ".join(parts)
 
     def check(self, value: Any, key: str) -> None:
@@ -53,11 +53,35 @@ class Range:
             raise ConfigError(f"{key}: expected a value {self.describe()}, got {value!r}")
 
 
+def _show(bound: float) -> str:
+    """A bound as a person reads it: 4,294,967,295 and 65,536, not 4.29497e+09; 1e-06 stays."""
+    return f"{int(bound):,}" if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
+
+
 # Shorthands for the ranges configs use most.
-Positive = Range(0, open_min=True)
-NonNegative = Range(0)
-AtLeastOne = Range(1)
 Fraction = Range(0, 1)
+
+# Every number has an upper bound too: what a real use could need, and what this kind of machine (tens of
+# GiB, tens of cores) can hold. Past them a setting would overflow a library (a seed past 2^63), crash a
+# process (100,000 threads), ask for terabytes (a 10^11-unit layer) or run until killed (latency of
+# 10^12 ms). Each bound says where it comes from; `tests/test_config_bounds.py` checks that every range
+# in every config has one.
+Seed = Range(0, 2**32 - 1)  # numpy's legacy seed width, which every library here accepts
+Threads = Range(0, 256)  # 0: the default; 256 is the most cores one machine commonly has (2 x 128)
+Workers = Threads  # processes or threads beside the main one, one per core at most
+Epochs = Range(1, 100_000)  # passes over the data; a million-frame drive at 100,000 epochs is years of CPU
+Steps = Range(1, 10**9)  # optimisation steps or frames counted one by one
+Frames = Range(1, 100_000)  # frames in one window, sequence or chunk: 100,000 frames is 55 min at 30 fps
+Seconds = Range(0, 10**6, open_min=True)  # of driving or video: 11.6 days, longer than any one drive
+Hidden = Range(1, 8192)  # units of a layer: an 8,192-unit LSTM holds 2 GiB of weights and optimiser state
+PixelsAcross = Range(1, 8192)  # a frame side: 8K video is 7,680 x 4,320
+Laps = Range(0, 1000, open_min=True)  # of a track: a CarRacing lap is about a minute
+FrameSkip = Range(1, 100)  # physics steps per camera frame: 100 at 50 Hz is one frame in 2 s
+Speed = Range(0, 1000)  # m/s or the recording's unit: past any car
+Multiplier = Range(0, 1000)  # a weight, factor or scale relative to its default of about 1
+Positive = Range(0, 10**6, open_min=True)  # other positive quantities in their own units (m, m/s, s)
+NonNegative = Range(0, 10**6)
+AtLeastOne = Range(1, 10**6)
 
 
 def _check(value: Any, hint: Any, key: str) -> Any:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from timesteer.config import AtLeastOne, NonNegative, validate
+from timesteer.config import Epochs, Range, Seed, Workers, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.evaluate.report import data_uri, write_report
@@ -60,11 +60,11 @@ class DemoConfig:
     train_seeds: str | None = None  # default 1-8, or 1-3 with quick
     test_seeds: str | None = None  # default 1001-1006, or 1001-1002 with quick
     conditions: str = "hard"  # a named set: the training drives and the test drives
-    epochs: Annotated[int | None, AtLeastOne] = None  # default 12, or 4 with quick
-    dagger_iterations: Annotated[int, NonNegative] = 0
+    epochs: Annotated[int | None, Epochs] = None  # default 12, or 4 with quick
+    dagger_iterations: Annotated[int, Range(0, 1000)] = 0
     models: tuple[str, ...] = ("pilotnet", "cnn_gru")
-    workers: Annotated[int, NonNegative] = 0
-    seed: Annotated[int, NonNegative] = 0
+    workers: Annotated[int, Workers] = 0
+    seed: Annotated[int, Seed] = 0
     progress: bool = True
 
     def __post_init__(self) -> None:

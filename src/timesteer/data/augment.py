@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 
-from timesteer.config import Fraction, NonNegative, Range, validate
+from timesteer.config import Fraction, Range, validate
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -30,8 +30,9 @@ class AugmentConfig:
     brightness: Annotated[float, Range(0, 1, open_max=True)] = 0.25  # brightness factor drawn from 1 +- this
     contrast: Annotated[float, Range(0, 1, open_max=True)] = 0.2  # contrast factor drawn from 1 +- this
     shadow: Annotated[float, Fraction] = 0.3  # probability of a random shadow
-    shift_px: Annotated[int, NonNegative] = 0  # largest horizontal shift in pixels (0: off)
-    shift_steer_per_px: float = 0.004  # steering added per pixel of shift (recording units)
+    shift_px: Annotated[int, Range(0, 8192)] = 0  # largest horizontal shift in pixels (0: off)
+    # Steering added per pixel of shift (recording units).
+    shift_steer_per_px: Annotated[float, Range(-1000, 1000)] = 0.004
     side_camera: Annotated[float, Fraction] = 0.5  # probability of using a side camera when the recording has them
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from timesteer.config import NonNegative, Range, from_dict, validate
+from timesteer.config import Multiplier, Range, from_dict, validate
 from timesteer.data.manifest import MANIFEST_FILE
 from timesteer.data.recording import Recording
 from timesteer.errors import ConfigError, InputError
@@ -42,7 +42,7 @@ class DriveEntry:
     """One recording named by the user, with its settings."""
 
     path: str
-    weight: Annotated[float, NonNegative] = 1.0  # how often its chunks appear in an epoch, relative to others
+    weight: Annotated[float, Multiplier] = 1.0  # how often its chunks appear in an epoch, relative to others
     val_fraction: Annotated[float | None, Range(0, 1, open_max=True)] = None  # None: the run's --val-fraction
 
     def __post_init__(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from timesteer.config import validate
+from timesteer.config import Speed, validate
 from timesteer.errors import ModelFailed, TimesteerError
 from timesteer.evaluate.runner import choose_spans, evaluate_set, open_recordings
 from timesteer.train.run import LoadedRun, Which, load_run, read_run_info
@@ -19,7 +19,7 @@ class CompareConfig:
     runs: list[str]
     data: str | list[str]  # recordings, directories of recordings, or dataset files
     split: Literal["val", "all"] = "val"
-    min_speed: float | None = None
+    min_speed: Annotated[float | None, Speed] = None
     checkpoint: Which = "best"
     device: str = "auto"
 

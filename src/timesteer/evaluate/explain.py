@@ -24,7 +24,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from timesteer.config import Positive, validate
+from timesteer.config import Range, validate
 from timesteer.data import Recording
 from timesteer.evaluate.backprop import VisualBackProp
 from timesteer.evaluate.plots import plot_gates, plot_gradient_through_time, plot_influence
@@ -43,8 +43,9 @@ class ExplainConfig:
     data: str
     out: str
     split: str = "val"
-    max_lag_s: Annotated[float, Positive] = 3.0  # lags measured, in seconds of frames
-    video_seconds: Annotated[float, Positive] = 30.0  # longest VisualBackProp video
+    # Lags measured, in seconds of frames; a minute is past any model's memory (openpilot keeps ~5 s).
+    max_lag_s: Annotated[float, Range(0, 60, open_min=True)] = 3.0
+    video_seconds: Annotated[float, Range(0, 3600, open_min=True)] = 30.0  # longest VisualBackProp video
     checkpoint: Which = "best"
     progress: bool = True
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from timesteer.config import Positive
+from timesteer.config import Seconds
 from timesteer.evaluate.plots import plot_error_histogram, plot_scatter, plot_timeline
 from timesteer.evaluate.runner import EvalConfig, Evaluation, EvaluationSet, evaluate_set, open_recordings
 from timesteer.evaluate.video import write_two_wheel_video
@@ -32,7 +32,7 @@ class ReportConfig(EvalConfig):
 
     out: str
     video: bool = True
-    video_seconds: Annotated[float | None, Positive] = 120.0  # longest video per recording (None: all of it)
+    video_seconds: Annotated[float | None, Seconds] = 120.0  # longest video per recording (None: all of it)
     explain: bool = True  # the section "How far back it looks, and where" (on the first recording)
     progress: bool = True
 

@@ -9,11 +9,11 @@ sequence the model sees.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from timesteer.config import validate
+from timesteer.config import Speed, validate
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
 from timesteer.data.drives import check_fit, resolve_drives
@@ -31,7 +31,7 @@ class EvalConfig:
     run: str
     data: str | list[str]  # recordings, directories of recordings, or dataset files (as `train --data`)
     split: Literal["val", "all"] = "val"
-    min_speed: float | None = None
+    min_speed: Annotated[float | None, Speed] = None
     checkpoint: Which = "best"
     device: str = "auto"
 

@@ -30,13 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from timesteer.config import AtLeastOne, NonNegative, Range, validate
+from timesteer.config import Hidden, PixelsAcross, Range, validate
 from timesteer.models.base import SteeringModel
 from timesteer.models.encoders import ConvEncoder, ConvStem, Identity
 from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameMLPHead, MotionHead, RecurrentHead
 from timesteer.models.registry import register_model
 
 Dropout = Range(0, 1, open_max=True)
+FrameStack = Range(2, 64)  # frames stacked into one input: Komanda's 3D conv used 6
 
 
 @dataclass
@@ -53,8 +54,8 @@ class OwnCommand:
 
 @dataclass
 class PilotNetConfig(OwnCommand):
-    feature_dim: Annotated[int, AtLeastOne] = 100
-    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
+    feature_dim: Annotated[int, Hidden] = 100
+    hidden: Annotated[tuple[int, ...], Hidden] = (50, 10)
     dropout: Annotated[float, Dropout] = 0.2
 
     def __post_init__(self) -> None:
@@ -63,12 +64,12 @@ class PilotNetConfig(OwnCommand):
 
 @dataclass
 class DiffNetConfig(OwnCommand):
-    frames: Annotated[int, Range(2)] = 3  # the current frame and 2 differences
-    feature_dim: Annotated[int, AtLeastOne] = 100
-    hidden: Annotated[tuple[int, ...], AtLeastOne] = (50, 10)
+    frames: Annotated[int, FrameStack] = 3  # the current frame and 2 differences
+    feature_dim: Annotated[int, Hidden] = 100
+    hidden: Annotated[tuple[int, ...], Hidden] = (50, 10)
     dropout: Annotated[float, Dropout] = 0.2
-    shift_bands: Annotated[int, NonNegative] = 0  # > 0: also the picture's sideways slide per band (yaw)
-    max_shift_px: Annotated[int, AtLeastOne] = 8
+    shift_bands: Annotated[int, Range(0, 256)] = 0  # > 0: also the picture's sideways slide per band (yaw)
+    max_shift_px: Annotated[int, PixelsAcross] = 8
 
     def __post_init__(self) -> None:
         validate(self)
@@ -76,14 +77,14 @@ class DiffNetConfig(OwnCommand):
 
 @dataclass
 class RecurrentConfig(OwnCommand):
-    motion_frames: Annotated[int, AtLeastOne] = 2  # 2: the frame and its difference from the last; 1: frame alone
+    motion_frames: Annotated[int, Range(1, 64)] = 2  # 2: the frame and its difference from the last; 1: frame alone
     # The picture's sideways slide since the last frame in this many horizontal bands (the car's yaw,
     # `models/motion.py`); 0 turns it off.
-    shift_bands: Annotated[int, NonNegative] = 8
-    max_shift_px: Annotated[int, AtLeastOne] = 8  # largest slide looked for, in working-frame pixels
-    feature_dim: Annotated[int, AtLeastOne] = 64
-    hidden: Annotated[int, AtLeastOne] = 64
-    layers: Annotated[int, AtLeastOne] = 1
+    shift_bands: Annotated[int, Range(0, 256)] = 8
+    max_shift_px: Annotated[int, PixelsAcross] = 8  # largest slide looked for, in working-frame pixels
+    feature_dim: Annotated[int, Hidden] = 64
+    hidden: Annotated[int, Hidden] = 64
+    layers: Annotated[int, Range(1, 16)] = 1
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
 
@@ -93,9 +94,9 @@ class RecurrentConfig(OwnCommand):
 
 @dataclass
 class Conv3dLSTMConfig(OwnCommand):
-    frames: Annotated[int, Range(2)] = 6  # Komanda: the last 6 frames
-    feature_dim: Annotated[int, AtLeastOne] = 64
-    hidden: Annotated[int, AtLeastOne] = 32  # Komanda: a 32-unit LSTM
+    frames: Annotated[int, FrameStack] = 6  # Komanda: the last 6 frames
+    feature_dim: Annotated[int, Hidden] = 64
+    hidden: Annotated[int, Hidden] = 32  # Komanda: a 32-unit LSTM
     dropout: Annotated[float, Dropout] = 0.2
     skip: bool = True
     aux: tuple[str, ...] = field(default_factory=lambda: ("speed",))  # auxiliary targets when recorded

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import numpy as np
 
-from timesteer.config import NonNegative, Positive, Range, validate
+from timesteer.config import Range, validate
 from timesteer.errors import ConfigError
 
 NOISE_RATE_HZ = 0.6  # how often a disturbance starts, on average
@@ -29,11 +29,11 @@ NOISE_FULL_RAD = 0.4  # noise 1.0 pushes up to this by default: CarRacing's full
 
 @dataclass(frozen=True)
 class Conditions:
-    noise: Annotated[float, NonNegative] = 0.0
-    latency_ms: Annotated[float, NonNegative] = 0.0
+    noise: Annotated[float, Range(0, 100)] = 0.0  # 1.0 pushes up to full lock
+    latency_ms: Annotated[float, Range(0, 10_000)] = 0.0  # 10 s: no car drives on older pictures
     drop_frames: Annotated[float, Range(0, 1, open_max=True)] = 0.0
     drop_burst: Annotated[float, Range(0, 1, open_max=True)] = 0.5
-    speed_scale: Annotated[float, Positive] = 1.0
+    speed_scale: Annotated[float, Range(0, 100, open_min=True)] = 1.0
 
     def __post_init__(self) -> None:
         validate(self)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from timesteer.config import AtLeastOne, Fraction, NonNegative, Positive, to_dict, validate
+from timesteer.config import Epochs, Fraction, Laps, Range, Seconds, Seed, Workers, to_dict, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.files import hold, lock_for, refuse_foreign_directory, write_json, writing
@@ -42,25 +42,25 @@ STATE_FILE = "dagger.json"
 @dataclass
 class DaggerConfig:
     data: str | list[str]  # the expert's recordings to start from (as `train --data`)
-    seeds: list[int]  # training tracks the learner drives
+    seeds: Annotated[list[int], Seed]  # training tracks the learner drives
     out: str  # the DAgger directory
     model: str = "cnn_gru"
     model_config: dict[str, Any] = field(default_factory=dict)
-    iterations: Annotated[int, NonNegative] = 4
+    iterations: Annotated[int, Range(0, 1000)] = 4
     conditions: Conditions = field(default_factory=Conditions)
     sim: str = "carracing"
     maps: list[str] | None = None  # Duckietown maps the learner drives (with every seed)
     beta: Annotated[float, Fraction] = 0.5  # the expert's share of frames in iteration 1
     beta_decay: Annotated[float, Fraction] = 0.5  # beta_i = beta * beta_decay^(i-1)
-    epochs: Annotated[int, AtLeastOne] = 12  # iteration 0 (behaviour cloning)
-    epochs_per_iteration: Annotated[int, AtLeastOne] = 6  # each later iteration, from the previous weights
+    epochs: Annotated[int, Epochs] = 12  # iteration 0 (behaviour cloning)
+    epochs_per_iteration: Annotated[int, Epochs] = 6  # each later iteration, from the previous weights
     warm_start: bool = True
-    laps: Annotated[float, Positive] = 1.0
-    max_seconds: Annotated[float, Positive] = 150.0
-    seed: Annotated[int, NonNegative] = 0
+    laps: Annotated[float, Laps] = 1.0
+    max_seconds: Annotated[float, Seconds] = 150.0
+    seed: Annotated[int, Seed] = 0
     train: dict[str, Any] = field(default_factory=dict)  # other `TrainConfig` fields (lr, batch_frames, ...)
     start_run: str | None = None  # iteration 0 already trained on `data` (behaviour cloning): start from it
-    workers: Annotated[int, NonNegative] = 0
+    workers: Annotated[int, Workers] = 0
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from timesteer.config import AtLeastOne, NonNegative, Positive, to_dict, validate
+from timesteer.config import FrameSkip, Laps, Seconds, Seed, Workers, to_dict, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.sim.conditions import Conditions
@@ -30,9 +30,9 @@ from timesteer.train.run import RunInfo, Which
 @dataclass
 class DriveConfig:
     run: str  # a run directory, or "expert"
-    seeds: list[int]
-    laps: Annotated[float, Positive] = 1.0
-    max_seconds: Annotated[float, Positive] = 150.0
+    seeds: Annotated[list[int], Seed]
+    laps: Annotated[float, Laps] = 1.0
+    max_seconds: Annotated[float, Seconds] = 150.0
     conditions: Conditions = field(default_factory=Conditions)
     sim: str | None = None  # default: the simulator the run was trained on (the expert: CarRacing)
     maps: list[str] | None = None  # Duckietown maps, each driven with every seed
@@ -40,8 +40,8 @@ class DriveConfig:
     checkpoint: Which = "best"
     device: str = "cpu"
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
-    workers: Annotated[int, NonNegative] = 0
-    frame_skip: Annotated[int | None, AtLeastOne] = None  # default: the training recording's, else 2
+    workers: Annotated[int, Workers] = 0
+    frame_skip: Annotated[int | None, FrameSkip] = None  # default: the training recording's, else 2
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import numpy as np
 
-from timesteer.config import AtLeastOne, Fraction, Positive, validate
+from timesteer.config import Fraction, FrameSkip, Laps, Seconds, Seed, validate
 from timesteer.sim.carracing import CarRacingSim
 from timesteer.sim.conditions import Conditions, Events
 from timesteer.sim.expert import Expert, ExpertConfig, SpeedPlan
@@ -36,15 +36,15 @@ SimFactory = Callable[[int], Simulator]
 
 @dataclass
 class EpisodeConfig:
-    laps: Annotated[float, Positive] = 1.0
-    max_seconds: Annotated[float, Positive] = 150.0  # of simulated driving
-    frame_skip: Annotated[int, AtLeastOne] = 2  # physics steps per camera frame (50 Hz / 2 = 25 frames per second)
+    laps: Annotated[float, Laps] = 1.0
+    max_seconds: Annotated[float, Seconds] = 150.0  # of simulated driving
+    frame_skip: Annotated[int, FrameSkip] = 2  # physics steps per camera frame (50 Hz / 2 = 25 frames per second)
     conditions: Conditions = field(default_factory=Conditions)
     keep_frames: bool = False  # keep the camera frames (recording, video)
     expert: ExpertConfig | None = None  # None: the simulator's own defaults
     # DAgger: per frame, the expert's command is executed instead of the policy's with this probability.
     expert_share: Annotated[float, Fraction] = 0.0
-    mix_seed: int = 0
+    mix_seed: Annotated[int, Seed] = 0
 
     def __post_init__(self) -> None:
         validate(self)

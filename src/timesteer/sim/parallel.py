@@ -17,7 +17,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from timesteer.config import Seed
 from timesteer.errors import ConfigError
+
+SEED_MAX = int(Seed.max or 0)
 
 
 def parse_seeds(text: str | list[int]) -> list[int]:
@@ -32,6 +35,8 @@ def parse_seeds(text: str | list[int]) -> list[int]:
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b < a:
             raise ConfigError(f"--seeds: range {a}-{b} runs backwards")
+        if b > SEED_MAX:
+            raise ConfigError(f"--seeds: expected track seeds <= {SEED_MAX:,}, got {b}")
         if b - a > 100_000:
             raise ConfigError(f"--seeds: range {a}-{b} is too long")
         seeds += range(a, b + 1)

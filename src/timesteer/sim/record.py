@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import gymnasium
 import numpy as np
 
-from timesteer.config import AtLeastOne, Fraction, NonNegative, Positive, to_dict, validate
+from timesteer.config import Fraction, FrameSkip, Laps, PixelsAcross, Seconds, Seed, Workers, to_dict, validate
 from timesteer.data.imaging import FrameShaper
 from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source, Steering
 from timesteer.data.segments import frame_rate, segment_ids, split_segments
@@ -39,22 +39,22 @@ EPISODE_GAP_S = 10.0  # time left between episodes in timestamp_s, so segments n
 
 @dataclass
 class RecordConfig:
-    seeds: list[int]
+    seeds: Annotated[list[int], Seed]
     out: str
-    laps: Annotated[float, Positive] = 1.0
+    laps: Annotated[float, Laps] = 1.0
     conditions: Conditions = field(default_factory=Conditions)
     sim: str = "carracing"  # or "duckietown"
     maps: list[str] | None = None  # Duckietown maps (each driven with every seed)
-    frame_skip: Annotated[int | None, AtLeastOne] = None  # physics steps per frame; default the simulator's
-    max_seconds: Annotated[float, Positive] = 150.0
-    size: Annotated[tuple[int, int] | None, AtLeastOne] = None  # working size; default the cropped 84x96 view
-    workers: Annotated[int, NonNegative] = 0  # parallel episodes; 0 = one per CPU
+    frame_skip: Annotated[int | None, FrameSkip] = None  # physics steps per frame; default the simulator's
+    max_seconds: Annotated[float, Seconds] = 150.0
+    size: Annotated[tuple[int, int] | None, PixelsAcross] = None  # working size; default the cropped 84x96 view
+    workers: Annotated[int, Workers] = 0  # parallel episodes; 0 = one per CPU
     overwrite: bool = False
     progress: bool = True
     expert: ExpertConfig | None = None  # default: the simulator's own
     driver: str = EXPERT  # who steers: the expert, or a run directory (DAgger)
     expert_share: Annotated[float, Fraction] = 0.0  # with a run driving: frames the expert takes over
-    mix_seed: int = 0
+    mix_seed: Annotated[int, Seed] = 0
     checkpoint: str = "best"
 
     def __post_init__(self) -> None:

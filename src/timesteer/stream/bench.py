@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from timesteer.config import AtLeastOne, NonNegative, validate
+from timesteer.config import Frames, Range, validate
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.stream.backends import TorchStep
@@ -25,10 +25,10 @@ ROUNDS = 3  # the ways of stepping take turns this many times
 @dataclass
 class StreamBenchConfig:
     run: str
-    frames: Annotated[int, AtLeastOne] = 300  # frames timed (after the warm-up)
-    window: Annotated[int, AtLeastOne] = 10  # frames re-run per step, the donkeycar way
-    threads: Annotated[int, AtLeastOne] = 2
-    warmup: Annotated[int, NonNegative] = 20
+    frames: Annotated[int, Frames] = 300  # frames timed (after the warm-up)
+    window: Annotated[int, Range(1, 1000)] = 10  # frames re-run per step, the donkeycar way
+    threads: Annotated[int, Range(1, 256)] = 2
+    warmup: Annotated[int, Range(0, 10_000)] = 20
     checkpoint: Which = "best"
     # Where the PyTorch ways run; ONNX Runtime always runs on the CPU (its CPU provider is what ships).
     device: Literal["cpu", "cuda"] = "cpu"

@@ -42,7 +42,7 @@ from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet
 
-from timesteer.config import NonNegative, Range, validate
+from timesteer.config import Range, Threads, validate
 from timesteer.data.imaging import decode_image_bytes
 from timesteer.errors import InputError, TimesteerError
 from timesteer.stream.backends import Backend
@@ -261,10 +261,10 @@ class ServeConfig:
     run: str  # a run directory, or an .onnx file from `timesteer export`
     host: str = "127.0.0.1"  # 0.0.0.0 to accept a simulator on another machine
     port: Annotated[int, Range(1, 65535)] = 4567
-    set_speed: Annotated[float, NonNegative] = 15.0
+    set_speed: Annotated[float, Range(0, 1000)] = 15.0
     checkpoint: Which = "best"
     backend: Backend = "torch"
-    threads: Annotated[int, NonNegative] = 0
+    threads: Annotated[int, Threads] = 0
 
     def __post_init__(self) -> None:
         validate(self)

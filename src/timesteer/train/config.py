@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from timesteer.config import AtLeastOne, NonNegative, Positive, Range, from_dict, validate
+from timesteer.config import (
+    AtLeastOne,
+    Epochs,
+    Frames,
+    Multiplier,
+    Positive,
+    Range,
+    Seed,
+    Steps,
+    Threads,
+    from_dict,
+    validate,
+)
 from timesteer.data.augment import AugmentConfig
 from timesteer.data.splits import SplitMode
 
@@ -23,27 +35,29 @@ class TrainConfig:
     val_fraction: Annotated[float, Range(0, 1, open_max=True)] = 0.2
     val_split: SplitMode = "end"  # "end": last fraction of the drive; "blocks": last fraction of each block
     val_blocks: Annotated[int, AtLeastOne] = 5
-    epochs: Annotated[int, AtLeastOne] = 30
-    batch_frames: Annotated[int, AtLeastOne] = 256  # frames per optimisation step (lanes x seq_len)
+    epochs: Annotated[int, Epochs] = 30
+    # Frames per optimisation step (lanes x seq_len); 65,536 frames of 66x200 are 10 GiB as float32.
+    batch_frames: Annotated[int, Range(1, 65_536)] = 256
     # Frames per chunk = truncated-BPTT length; default 16 for models with state, else 1.
-    seq_len: Annotated[int | None, AtLeastOne] = None
+    seq_len: Annotated[int | None, Frames] = None
     stateful: bool | None = None  # carry state between batches; default on for recurrent models
-    burn_in: Annotated[int, NonNegative] = 0  # stateless windows: extra frames at the start without loss
-    lr: Annotated[float, Positive] = 1e-3
-    weight_decay: Annotated[float, NonNegative] = 1e-4
-    warmup_epochs: Annotated[float, NonNegative] = 1.0  # linear learning-rate warm-up, then cosine decay
+    burn_in: Annotated[int, Range(0, 100_000)] = 0  # stateless windows: extra frames at the start without loss
+    lr: Annotated[float, Range(0, 10, open_min=True)] = 1e-3  # past 10 every optimiser here diverges
+    weight_decay: Annotated[float, Range(0, 10)] = 1e-4
+    warmup_epochs: Annotated[float, Range(0, 100_000)] = 1.0  # linear learning-rate warm-up, then cosine decay
     min_lr_ratio: Annotated[float, Range(0, 1)] = 0.05
     grad_clip: Annotated[float, Positive] = 5.0  # gradient-norm clipping
-    patience: Annotated[int, NonNegative] = 10  # early stopping: epochs without a better validation RMSE (0: off)
-    aux_weight: Annotated[float, NonNegative] = 0.2  # weight of auxiliary targets (speed) in the loss
+    patience: Annotated[int, Range(0, 100_000)] = 10  # early stopping: epochs without a better validation RMSE (0: off)
+    aux_weight: Annotated[float, Multiplier] = 0.2  # weight of auxiliary targets (speed) in the loss
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)
-    side_offset: float | None = None  # steering offset of side cameras; default 5 degrees in the recording's unit
+    # Steering offset of side cameras; default 5 degrees in the recording's unit.
+    side_offset: Annotated[float | None, Range(-1000, 1000)] = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     amp: bool = True  # mixed precision on CUDA
-    seed: Annotated[int, NonNegative] = 0
-    threads: Annotated[int, NonNegative] = 0  # torch compute threads (0: torch's default)
-    max_steps_per_epoch: Annotated[int | None, AtLeastOne] = None
+    seed: Annotated[int, Seed] = 0
+    threads: Annotated[int, Threads] = 0  # torch compute threads (0: torch's default)
+    max_steps_per_epoch: Annotated[int | None, Steps] = None
     progress: bool = True
     tensorboard: bool = True
     # Measure dL_t/dh_{t-k} on a few batches an epoch (recurrent models): metrics.csv, TensorBoard, report.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from timesteer.config import AtLeastOne, NonNegative, Positive, validate
+from timesteer.config import PixelsAcross, Positive, Range, Seconds, Workers, validate
 from timesteer.data.importers import deeptesla, donkey, sully, udacity, udacity_sim, video
 from timesteer.data.importers.source import ParsedSource
 from timesteer.data.importers.write import WriteOptions, write_recording
@@ -35,18 +35,18 @@ class ImportConfig:
     src: str
     dest: str
     # (height, width) of stored frames; None keeps the source size
-    size: Annotated[tuple[int, int] | None, AtLeastOne] = None
+    size: Annotated[tuple[int, int] | None, PixelsAcross] = None
     # rows cut from the top and bottom, in source pixels, before resizing
-    crop: Annotated[tuple[int, int], NonNegative] = (0, 0)
+    crop: Annotated[tuple[int, int], Range(0, 8192)] = (0, 0)
     camera: str | None = None  # udacity-sim: center|left|right|all; udacity: a frame_id
     overwrite: bool = False
     # split segments at gaps above this; default 5 frame periods and at least 0.5 s
-    gap_threshold_s: Annotated[float | None, Positive] = None
-    workers: Annotated[int, NonNegative] = 0  # image decoding threads; 0 = one per CPU (up to 8)
+    gap_threshold_s: Annotated[float | None, Seconds] = None
+    workers: Annotated[int, Workers] = 0  # image decoding threads; 0 = one per CPU (up to 8)
     csv: str | None = None  # video: the CSV, when not SRC with .csv
     # The recording's frame rate: sources with timestamps are resampled to it (frames dropped, never
     # invented); a sully log without timestamps is taken to run at it (default 30).
-    fps: Annotated[float | None, Positive] = None
+    fps: Annotated[float | None, Range(0, 10_000, open_min=True)] = None
     steering_unit: SteeringUnit | None = None  # video: unit of the CSV's steering column
     steering_to_rad: Annotated[float | None, Positive] = None  # video: factor from that unit to radians
     progress: bool = True
