@@ -127,3 +127,37 @@ def test_steering_past_what_a_car_can_do_is_one_line_naming_the_frame(tmp_path, 
     fails_with_one_line(capsys, "train", "--data", rec, "--out", tmp_path / "run", "--model", "pilotnet",
                         "--epochs", "1", "--quiet", watch=(rec,), mentions=(str(signals), "frame 7", "steering 1e+308"))
     assert not (tmp_path / "run").exists()
+
+
+def test_the_mean_model_goes_through_every_command(run, tmp_path, capsys):
+    """`mean` looks at no frame: its exported step has no frame input, it has no convolution to quantise or to
+    follow back, and each command still answers (or says so in one line)."""
+    import json
+
+    import numpy as np
+
+    from timesteer.stream import Steerer
+
+    rec, _ = run
+    mean = tmp_path / "mean"
+    assert run_cli("train", "--data", rec, "--out", mean, "--model", "mean", "--epochs", "1", "--threads", "1",
+                   "--quiet", "--no-tensorboard")[0] == 0
+    code, _, err = run_cli("export", mean, "--onnx", tmp_path / "m.onnx", capsys=capsys)
+    assert code == 0, err
+    steerer = Steerer.from_onnx(tmp_path / "m.onnx")
+    steerer.reset()
+    value = steerer.step(np.zeros((48, 64, 3), np.uint8), timestamp_s=0.0)
+    assert value == pytest.approx(Steerer.from_run(mean).step(np.zeros((48, 64, 3), np.uint8), 0.0), abs=1e-5)
+    fails_with_one_line(capsys, "export", mean, "--onnx", tmp_path / "m8.onnx", "--int8", watch=(tmp_path,),
+                        mentions=("no", "convolution"))
+    code, out, err = run_cli("bench", "stream", mean, "--frames", "5", "--threads", "1", "--json", capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["onnx_p50_ms"] > 0
+    code, out, err = run_cli("explain", mean, "--data", rec, "--out", tmp_path / "ex", "--json", "--quiet",
+                             capsys=capsys)
+    assert code == 0, err
+    assert "does not look" in json.loads(out)["visualbackprop"]
+    code, _, err = run_cli("report", mean, "--data", rec, "--out", tmp_path / "rep", "--no-video", "--quiet",
+                           capsys=capsys)
+    assert code == 0, err
+    assert "Where it looks.</b> Nowhere" in (tmp_path / "rep" / "index.html").read_text()

@@ -76,9 +76,13 @@ def test_missing_and_corrupt_checkpoints(runs, tmp_path, capsys):
     rec, run = runs
     broken = tmp_path / "broken"
     shutil.copytree(run["pilotnet"], broken)
-    (broken / "best.pt").write_bytes(b"\x00garbage")
-    code, _, err = run_cli("eval", broken, "--data", rec, capsys=capsys)
-    assert code == 2 and "best.pt: not a readable timesteer checkpoint" in err and "Traceback" not in err
+    whole = (run["pilotnet"] / "best.pt").read_bytes()
+    for damaged in (b"\x00garbage", b"garbage\n", b"", whole[: len(whole) // 2]):
+        (broken / "best.pt").write_bytes(damaged)
+        code, _, err = run_cli("eval", broken, "--data", rec, capsys=capsys)
+        assert code == 2 and "best.pt: not a readable timesteer checkpoint" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "weights_only" not in err  # never torch's advice to unpickle what the file holds
     (broken / "best.pt").unlink()
     code, _, err = run_cli("eval", broken, "--data", rec, capsys=capsys)
     assert code == 2 and "best.pt: checkpoint not found" in err

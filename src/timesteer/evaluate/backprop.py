@@ -33,6 +33,11 @@ def _resize(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.pad(m, (0, w - m.shape[-1], 0, h - m.shape[-2]))
 
 
+def has_convolutions(model: nn.Module) -> bool:
+    """Whether VisualBackProp has anything to show: it follows features back through convolutions."""
+    return any(isinstance(m, nn.Conv2d | nn.Conv3d) for m in model.modules())
+
+
 class VisualBackProp:
     """Masks in [0, 1] of the size of the model's input frames, one per frame, state carried."""
 

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from timesteer.config import Range, validate
 from timesteer.data import Recording
-from timesteer.evaluate.backprop import VisualBackProp
+from timesteer.evaluate.backprop import VisualBackProp, has_convolutions
 from timesteer.evaluate.plots import plot_gates, plot_gradient_through_time, plot_influence
 from timesteer.evaluate.runner import check_run_matches, choose_spans
 from timesteer.evaluate.through_time import gate_activity, temporal_influence
@@ -108,8 +108,11 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         summary["grad_through_time"] = [float(v) for v in curve]
         summary["figures"]["gradient_through_time"] = plot_gradient_through_time(
             {model.name: curve}, out / "gradient_through_time.png").name
-    video = write_backprop_video(out / "visualbackprop.mp4", model, frames, spans, fps, video_seconds, progress)
-    summary["figures"]["visualbackprop"] = video.name
+    if has_convolutions(model):
+        video = write_backprop_video(out / "visualbackprop.mp4", model, frames, spans, fps, video_seconds, progress)
+        summary["figures"]["visualbackprop"] = video.name
+    else:  # `mean` looks at no pixel: there is nothing to show
+        summary["visualbackprop"] = f"{model.name} has no convolution layer: it does not look at the picture"
     return summary
 
 

@@ -118,6 +118,9 @@ def _through_time_section(part: Evaluation, out: Path, progress: bool) -> str:
                   "size of dL<sub>t</sub>/dh<sub>t-k</sub> relative to k = 0, on a log scale. A plain RNN's falls "
                   "off fast (vanishing gradients: it cannot learn from what happened many frames ago); gated "
                   "recurrences (GRU, LSTM) keep it.</p>"]
+    if "visualbackprop" not in fig:
+        parts.append(f"<p><b>Where it looks.</b> Nowhere: {html.escape(s['visualbackprop'])}.</p>")
+        return "\n".join(parts)
     src = folder / fig["visualbackprop"]
     parts += [f'<video class="vbp" controls muted loop playsinline width="600">'
               f'<source src="{data_uri(src, "video/mp4")}" type="video/mp4"></video>',

@@ -158,8 +158,10 @@ class OnnxStep:
             where = "" if isinstance(model, bytes) else f"{model}: "
             raise TimesteerError(f"{where}ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") from None
         inputs = self.session.get_inputs()
-        self.state_names = [i.name for i in inputs[1:]]
-        self.state_shapes = [tuple(i.shape) for i in inputs[1:]]
+        # A model that steers without looking (`mean`) has its unused frame input dropped by the exporter.
+        self.takes_frame = any(i.name == "frame" for i in inputs)
+        self.state_names = [i.name for i in inputs if i.name != "frame"]
+        self.state_shapes = [tuple(i.shape) for i in inputs if i.name != "frame"]
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if "timesteer.int8" in self.metadata:  # written by `export --int8` (stream/quantize.py)
@@ -176,8 +178,9 @@ class OnnxStep:
 
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
         state = self.initial_state() if state is None else state
-        feed = {"frame": np.ascontiguousarray(frame, dtype=np.uint8), **dict(zip(self.state_names, state,
-                                                                                strict=True))}
+        feed = dict(zip(self.state_names, state, strict=True))
+        if self.takes_frame:
+            feed["frame"] = np.ascontiguousarray(frame, dtype=np.uint8)
         out = self.session.run(self.outputs, feed)
         return float(out[0][0]), out[1:]
 

@@ -87,6 +87,9 @@ def quantize_step(data: bytes, calibration: list[np.ndarray], check: list[np.nda
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     float_step = OnnxStep(data)
+    if not any(node.op_type == "Conv" for node in onnx.load_from_string(data).graph.node):
+        raise TimesteerError("int8 quantises convolutions, and this model has none (a model that does not look, "
+                             "like `mean`, has nothing to gain); export it without --int8")
 
     def feeds() -> Iterator[dict[str, np.ndarray]]:
         """What the float step is fed, frame by frame, its state carried within each chunk."""

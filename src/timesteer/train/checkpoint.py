@@ -54,7 +54,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "global" not in str(exc).lower():  # garbage, not objects refused by the weights-only loader
-            raise TimesteerError(f"{path}: not a readable timesteer checkpoint ({_first(exc)})") from None
+            raise TimesteerError(f"{path}: not a readable timesteer checkpoint (its bytes are not a saved PyTorch "
+                                 f"object: damaged, or another kind of file)") from None
         # torch's own message suggests weights_only=False; timesteer never unpickles arbitrary objects.
         raise TimesteerError(f"{path}: holds objects other than tensors and plain values, which timesteer refuses "
                              f"to unpickle (they could run code); it was not written by timesteer, or was altered") \
@@ -106,5 +107,12 @@ def model_from_payload(payload: dict[str, Any], where: str | Path = "checkpoint"
 
 
 def _first(exc: BaseException) -> str:
+    """The reason in torch's message, without its advice: the first sentence only (torch goes on to suggest
+    loading with `weights_only=False`, which would run whatever code the file holds: never say that)."""
     text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    if not text:
+        return "empty, or cut short" if isinstance(exc, EOFError) else type(exc).__name__
+    first = text.splitlines()[0].split(". ")[0].rstrip(".")
+    if "weights_only" in first or "zip archive" in first:
+        return "truncated, or not a file torch.save wrote" if "zip" in first else "not a plain checkpoint"
+    return first[:200]
