@@ -100,6 +100,20 @@ def test_cli_eval_json_and_compare_table(runs, capsys):
     assert {r["model"] for r in table["rows"]} == {"pilotnet", "cnn_gru"}
     code, out, _ = run_cli("compare", run["pilotnet"], run["cnn_gru"], "--data", rec, capsys=capsys)
     assert code == 0 and out.startswith("| rank |") and out.count("\n") >= 3
+    # the floors beside the model: recomputed here from the recording's own labels
+    from timesteer.data import Recording
+    from timesteer.train.run import load_run
+
+    r = Recording.open(rec)
+    spans = load_run(run["cnn_gru"]).val_spans_for(r)
+    idx = np.concatenate([np.arange(a, b) for a, b in spans])
+    true = r.steering[idx]
+    prev_ok = np.array([i - 1 >= s.start for i in idx for s in r.segments if s.start <= i < s.stop])
+    copycat = np.sqrt(np.mean((r.steering[idx - 1][prev_ok] - true[prev_ok]) ** 2))
+    assert m["floors"]["copycat_rmse"] == pytest.approx(copycat)
+    assert m["floors"]["zero_rmse"] == pytest.approx(np.sqrt(np.mean(true**2)))
+    assert 0 < m["floors"]["keyframes"]["frames"] < m["frames"]
+    assert "RMSE keyframes" in out and "copycat (previous label)" in out
 
 
 def test_report_writes_plots_video_and_page(runs, tmp_path):

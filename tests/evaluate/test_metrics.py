@@ -62,3 +62,34 @@ def test_per_segment_and_full_summary():
     assert m["smoothness_true"] == pytest.approx(0.0) and m["smoothness_pred"] == pytest.approx(math.sqrt(2.0))
     no_rad = steering_metrics(pred, true, seg, to_rad=None)
     assert "rmse_rad" not in no_rad
+
+
+def test_copycat_floor_takes_the_previous_label_within_a_segment():
+    from timesteer.evaluate.metrics import previous_labels
+
+    steering = np.array([0.0, 0.1, 0.2, 5.0, 5.1, 5.2])
+    starts = np.array([0, 0, 0, 3, 3, 3])  # two segments: frame 3 has no predecessor in its own
+    prev, has = previous_labels(steering, starts, np.arange(6))
+    assert has.tolist() == [False, True, True, False, True, True]
+    assert prev[has].tolist() == [0.0, 0.1, 5.0, 5.1]
+    prev2, has2 = previous_labels(steering, starts, np.array([2, 5]), lag_frames=2)  # a model 1 frame late
+    assert has2.tolist() == [True, True] and prev2.tolist() == [0.0, 5.0]
+
+
+def test_keyframes_are_where_the_steering_changed_most():
+    from timesteer.evaluate.metrics import floors, keyframes
+
+    fps = 10.0  # the window is 0.5 s = 5 frames
+    steering = np.zeros(100)
+    steering[40:] = 0.3  # one step at frame 40: frames 40-44 see it within their window
+    steering[70:] = 0.35
+    key = keyframes(steering, np.zeros(100, dtype=int), np.arange(100), fps)
+    assert key.sum() == 10 and set(np.flatnonzero(key)) >= set(range(40, 45))
+    # A copycat is exact everywhere but the step; the model here is exact everywhere.
+    prev = np.concatenate([[0.0], steering[:-1]])
+    has = np.arange(100) > 0
+    f = floors(steering.copy(), steering, prev, has, key, train_mean=0.2)
+    assert f["keyframes"]["rmse"] == 0.0 and f["keyframes"]["copycat_rmse"] > 0.09
+    assert f["copycat_rmse"] == pytest.approx(np.sqrt((0.3**2 + 0.05**2) / 99))
+    assert f["zero_rmse"] == pytest.approx(np.sqrt(np.mean(steering**2)))
+    assert f["mean_rmse"] == pytest.approx(np.sqrt(np.mean((steering - 0.2) ** 2)))

@@ -54,12 +54,13 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         except ModelFailed as exc:
             rows.append({"run": name, "model": _model_name(name), "failed": str(exc),
                          **dict.fromkeys(("rmse", "mae", "p95_abs_error", "smoothness_pred", "smoothness_true",
-                                          "rmse_rad")), "frames": 0, "per_recording": []})
+                                          "rmse_rad", "keyframes_rmse", "floors")), "frames": 0, "per_recording": []})
             continue
         m = evs.metrics
         rows.append({"run": str(run.path), "model": run.model.name, "rmse": m["rmse"], "mae": m["mae"],
                      "p95_abs_error": m["p95_abs_error"], "smoothness_pred": m["smoothness_pred"],
                      "smoothness_true": m["smoothness_true"], "frames": m["frames"], "rmse_rad": m.get("rmse_rad"),
+                     "keyframes_rmse": m["floors"]["keyframes"]["rmse"], "floors": m["floors"],
                      "per_recording": [{"data": str(p.rec.path), "frames": p.metrics["frames"],
                                         "rmse": p.metrics["rmse"]} for p in evs.parts]})
     rows.sort(key=lambda r: (r["rmse"] is None, r["rmse"] or 0.0))
@@ -79,7 +80,8 @@ def markdown_table(table: dict[str, Any]) -> str:
     several = len(working[0]["per_recording"]) > 1 if working else False
     names = [Path(p["data"]).name for p in working[0]["per_recording"]] if several else []
     head = ["rank", "run", "model", f"RMSE ({table['unit']})" + (" total" if several else ""),
-            *[f"RMSE {n}" for n in names], "MAE", "p95 |err|", "smoothness model / human", "frames"]
+            *[f"RMSE {n}" for n in names], "RMSE keyframes", "MAE", "p95 |err|", "smoothness model / human",
+            "frames"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(table["rows"], start=1):
         if "failed" in r:
@@ -87,10 +89,17 @@ def markdown_table(table: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
             continue
         per = [f"{p['rmse']:.4f}" for p in r["per_recording"]] if several else []
-        lines.append("| " + " | ".join([str(i), r["run"], r["model"], f"{r['rmse']:.4f}", *per, f"{r['mae']:.4f}",
+        lines.append("| " + " | ".join([str(i), r["run"], r["model"], f"{r['rmse']:.4f}", *per,
+                                        _num(r["keyframes_rmse"]), f"{r['mae']:.4f}",
                                         f"{r['p95_abs_error']:.4f}",
                                         f"{_num(r['smoothness_pred'])} / {_num(r['smoothness_true'])}",
                                         str(r["frames"])]) + " |")
+    if working:  # the same frames for every run: one line of floors (the mean is the first run's)
+        f = working[0]["floors"]
+        lines.append(f"floors on these frames: zero {_num(f['zero_rmse'])}, training mean {_num(f['mean_rmse'])}, "
+                     f"copycat (previous label) {_num(f['copycat_rmse'])}; on the keyframes zero "
+                     f"{_num(f['keyframes']['zero_rmse'])}, copycat {_num(f['keyframes']['copycat_rmse'])} "
+                     f"({f['keyframes']['how']})")
     lines += [f"failed: {r['failed']}" for r in table["rows"] if "failed" in r]
     return "\n".join(lines)
 

@@ -94,6 +94,58 @@ def steering_metrics(pred: np.ndarray, true: np.ndarray, segments: np.ndarray, t
     return _json_ready(out)
 
 
+# Keyframes (after Wen et al., "Keyframe-Focused Visual Imitation Learning", ICML 2021): the frames where
+# the human's steering changed most over the preceding KEYFRAME_WINDOW_S, the top KEYFRAME_FRACTION of
+# the evaluated frames. A model that copies its own recent motion scores well on the rest and badly here.
+KEYFRAME_WINDOW_S = 0.5
+KEYFRAME_FRACTION = 0.1
+
+
+def previous_labels(steering: np.ndarray, segment_starts: np.ndarray, idx: np.ndarray,
+                    lag_frames: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The copycat floor: for each frame index in `idx`, the human's label `lag_frames` earlier, and a
+    mask of the frames that have one in their own segment (`segment_starts[i]`: the first frame of i's
+    segment). A copycat answers with what was done a moment ago; `lag_frames` is the model's latency
+    plus one frame."""
+    earlier = idx - lag_frames
+    has = earlier >= segment_starts[idx]
+    return steering[np.where(has, earlier, idx)], has
+
+
+def keyframes(steering: np.ndarray, segment_starts: np.ndarray, idx: np.ndarray, fps: float) -> np.ndarray:
+    """Mask over `idx` of the keyframes: the KEYFRAME_FRACTION of frames (at least one) whose steering
+    changed most over the preceding KEYFRAME_WINDOW_S (within the frame's segment)."""
+    if not len(idx):
+        return np.zeros(0, dtype=bool)
+    window = max(1, round(KEYFRAME_WINDOW_S * fps))
+    change = np.abs(steering[idx] - steering[np.maximum(idx - window, segment_starts[idx])])
+    count = max(1, round(KEYFRAME_FRACTION * len(idx)))
+    order = np.argsort(-change, kind="stable")
+    mask = np.zeros(len(idx), dtype=bool)
+    mask[order[:count]] = True
+    return mask
+
+
+def floors(pred: np.ndarray, true: np.ndarray, previous: np.ndarray, has_previous: np.ndarray,
+           key: np.ndarray, train_mean: float) -> dict:
+    """The error of answers that need no model, beside the model's, over all frames and the keyframes:
+    zero, the training mean, and the copycat (the label a moment earlier)."""
+    out = {
+        "zero_rmse": rmse(np.zeros_like(true), true),
+        "mean_rmse": rmse(np.full_like(true, train_mean), true),
+        "copycat_rmse": rmse(previous[has_previous], true[has_previous]),
+        "keyframes": {
+            "frames": int(key.sum()),
+            "how": f"the {KEYFRAME_FRACTION:.0%} of frames whose human steering changed most over the preceding "
+                   f"{KEYFRAME_WINDOW_S:g} s",
+            "rmse": rmse(pred[key], true[key]),
+            "zero_rmse": rmse(np.zeros_like(true[key]), true[key]),
+            "copycat_rmse": rmse(previous[key & has_previous], true[key & has_previous]),
+        },
+    }
+    return _json_ready(out)
+
+
 def _json_ready(value):
     if isinstance(value, dict):
         return {k: _json_ready(v) for k, v in value.items()}

@@ -151,6 +151,13 @@ def metrics_rows(run_name: str, m: dict[str, Any], data: str, epoch: str) -> lis
          f"model {_num(m['smoothness_pred'])}, human {_num(m['smoothness_true'])}"),
         ("Bias (mean model - human)", f"{m['bias']:+.4f} {unit}"),
     ]
+    f = m["floors"]
+    rows += [("Floors (RMSE of answers that need no model)",
+              f"zero {_num(f['zero_rmse'])}, training mean {_num(f['mean_rmse'])}, copycat (the human's previous "
+              f"label) {_num(f['copycat_rmse'])}"),
+             ("RMSE on keyframes", f"model {_num(f['keyframes']['rmse'])}, zero {_num(f['keyframes']['zero_rmse'])}, "
+                                   f"copycat {_num(f['keyframes']['copycat_rmse'])} ({f['keyframes']['frames']} "
+                                   f"frames: {f['keyframes']['how']})")]
     for name, b in m["rmse_by_magnitude"].items():
         rows.append((f"RMSE on {name} steering", f"{b['rmse']:.4f} ({b['frames']} frames)" if b["rmse"] is not None
                      else f"no frames ({b['frames']})"))
@@ -239,6 +246,11 @@ from the human's, on average; lower is better. Big misses weigh more in RMSE. Th
 <li><b>Smoothness</b>: the typical change of steering from one frame to the next. A model much jerkier than the
 human would make an uncomfortable ride; one much smoother may be lagging behind.</li>
 <li><b>Bias</b>: a model that always steers a little to one side shows it here.</li>
+<li><b>Floors</b>: what answers that need no model score on the same frames. The copycat repeats the human's
+previous label: a model that uses time can get close to it by reading its own recent motion from the pictures
+(what the wheels just did) instead of the road ahead, and such a model breaks when speed, frame rate or
+disturbances change. <b>Keyframes</b>, the frames where the human's steering changed most, tell the two apart:
+there the copycat is late, and a model that reads the road is not.</li>
 <li><b>By magnitude</b>: errors on straight road, gentle and sharp bends separately; sharp bends are rare and
 usually the hardest.</li>
 <li>Open-loop figures are not driving: a small error here does not prove the model can keep a car on the road.

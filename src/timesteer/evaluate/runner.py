@@ -19,7 +19,7 @@ from timesteer.data.commands import previous_commands
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, ModelFailed, TimesteerError
-from timesteer.evaluate.metrics import steering_metrics
+from timesteer.evaluate.metrics import floors, keyframes, previous_labels, steering_metrics
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import LoadedRun, Which, load_run
 
@@ -131,8 +131,25 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
         "split": split, "mode": MODE, "min_speed": min_speed, "unit": rec.manifest.steering.unit,
         "to_rad": rec.manifest.steering.to_rad, "frames_dropped_by_speed": int((~keep).sum()),
         **steering_metrics(ev.pred, ev.true, ev.segments, rec.manifest.steering.to_rad),
+        "floors": _floors(ev),
     }
     return ev
+
+
+def _floors(ev: Evaluation) -> dict[str, Any]:
+    """Zero, the training mean and the copycat (the human's previous label) on the frames evaluated."""
+    starts = segment_starts(ev.rec)
+    previous, has = previous_labels(ev.rec.steering, starts, ev.indexes)
+    key = keyframes(ev.rec.steering, starts, ev.indexes, ev.rec.manifest.fps)
+    return floors(ev.pred, ev.true, previous, has, key, float(ev.run.model.target_mean[0]))
+
+
+def segment_starts(rec: Recording) -> np.ndarray:
+    """(N,) the first frame of each frame's segment."""
+    starts = np.zeros(len(rec), dtype=np.int64)
+    for seg in rec.segments:
+        starts[seg.start : seg.stop] = seg.start
+    return starts
 
 
 def evaluate_set(run: LoadedRun, recs: list[Recording], split: str = "val", min_speed: float | None = None,
@@ -144,9 +161,16 @@ def evaluate_set(run: LoadedRun, recs: list[Recording], split: str = "val", min_
     offsets = np.cumsum([0, *[int(p.segments.max()) + 1 if len(p.segments) else 0 for p in parts]])
     segments = np.concatenate([p.segments + offsets[k] for k, p in enumerate(parts)])
     first = parts[0].metrics
+    # The floors over every recording's frames together, as the model's total is.
+    starts = [segment_starts(p.rec) for p in parts]
+    prev = [previous_labels(p.rec.steering, st, p.indexes) for p, st in zip(parts, starts, strict=True)]
+    key = np.concatenate([keyframes(p.rec.steering, st, p.indexes, p.rec.manifest.fps)
+                          for p, st in zip(parts, starts, strict=True)])
     total = {"split": split, "mode": MODE, "min_speed": min_speed, "unit": first["unit"], "to_rad": first["to_rad"],
              "frames_dropped_by_speed": sum(p.metrics["frames_dropped_by_speed"] for p in parts),
-             **steering_metrics(pred, true, segments, first["to_rad"])}
+             **steering_metrics(pred, true, segments, first["to_rad"]),
+             "floors": floors(pred, true, np.concatenate([v for v, _ in prev]), np.concatenate([h for _, h in prev]),
+                              key, float(run.model.target_mean[0]))}
     return EvaluationSet(run, parts, total)
 
 
@@ -177,6 +201,7 @@ def format_evaluation(evs: EvaluationSet) -> str:
         f"RMSE       {m['rmse']:.4f} {unit}{rad}",
         f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
         f"smoothness model {_num(m['smoothness_pred'])}  human {_num(m['smoothness_true'])}  (RMS change per frame)",
+        _floors_line(m["floors"], unit),
         "by magnitude " + "  ".join(f"{k} {v['rmse']:.4f} ({v['frames']})" if v["rmse"] is not None else f"{k} -"
                                     for k, v in m["rmse_by_magnitude"].items()),
     ]
@@ -189,6 +214,14 @@ def format_evaluation(evs: EvaluationSet) -> str:
     elif len(m["per_segment"]) > 1:
         lines.append("segments   " + "  ".join(f"#{s['segment']} {s['rmse']:.4f}" for s in m["per_segment"][:10]))
     return "\n".join(lines)
+
+
+def _floors_line(f: dict[str, Any], unit: str) -> str:
+    k = f["keyframes"]
+    return (f"floors     zero {_num(f['zero_rmse'])}  training mean {_num(f['mean_rmse'])}  copycat (previous label) "
+            f"{_num(f['copycat_rmse'])} {unit}\n"
+            f"keyframes  model {_num(k['rmse'])}  zero {_num(k['zero_rmse'])}  copycat {_num(k['copycat_rmse'])}  "
+            f"({k['frames']} frames: {k['how']})")
 
 
 def _num(value: float | None) -> str:
