@@ -26,9 +26,11 @@ from PIL import Image, ImageDraw
 
 from timesteer.config import Range, validate
 from timesteer.data import Recording
+from timesteer.data.commands import previous_commands
 from timesteer.evaluate.backprop import VisualBackProp, has_convolutions
 from timesteer.evaluate.plots import plot_gates, plot_gradient_through_time, plot_influence
 from timesteer.evaluate.runner import check_run_matches, choose_spans
+from timesteer.evaluate.shortcut import format_shortcut, shortcut_test
 from timesteer.evaluate.through_time import gate_activity, temporal_influence
 from timesteer.evaluate.video import MODEL, _font
 from timesteer.files import fresh_directory, write_json
@@ -90,12 +92,12 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         "memory_horizon_frames": horizon, "memory_horizon_s": round(horizon / fps, 4),
         "figures": {},
     }
+    summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec))
     summary["figures"]["influence"] = plot_influence(influence, fps, model.name, summary["unit"],
                                                      out / "influence.png").name
     gates = gate_activity(model, frames, spans)
     if gates is not None:
         idx = np.concatenate([np.arange(a, b) for a, b in spans])
-        from timesteer.data.commands import previous_commands
         from timesteer.train.predict import predict_spans
 
         pred = predict_spans(model, frames, spans, commands=previous_commands(rec))[:, 0]
@@ -173,6 +175,7 @@ def format_explain(s: dict[str, Any]) -> str:
              "lag (frames)  " + " ".join(f"{r['lag_frames']:>6d}" for r in s["influence_by_lag"][:12]),
              "  previous    " + " ".join(f"{r['previous']:>6.4f}" for r in s["influence_by_lag"][:12]),
              "  mean frame  " + " ".join(f"{r['mean_frame']:>6.4f}" for r in s["influence_by_lag"][:12])]
+    lines.append(format_shortcut(s["shortcut"]))
     if "gate" in s:
         lines.append(f"{s['gate']['kind']}: mean {s['gate']['mean']:.3f} (sd {s['gate']['std']:.3f})")
     lines.append(f"figures in {s.get('out', '')}: {', '.join(s['figures'].values())}")

@@ -90,6 +90,7 @@ def write_report(ev: Evaluation | EvaluationSet, out: Path, video: bool = True, 
 def _through_time_section(part: Evaluation, out: Path, progress: bool) -> str:
     """The explain figures for one recording, each with a sentence on how to read it."""
     from timesteer.evaluate.explain import analyse
+    from timesteer.evaluate.shortcut import format_shortcut
 
     folder = out / "through_time"
     folder.mkdir()
@@ -106,7 +107,12 @@ def _through_time_section(part: Evaluation, out: Path, progress: bool) -> str:
              "over the drive, when the frame seen k seconds earlier is replaced: by the frame before it (which "
              "removes the motion it showed) or by the drive's average frame (which removes everything). A "
              "single-frame model moves only at k = 0; a model that uses time keeps moving for a few frames. The "
-             "memory horizon is where the curve stays under 10% of its peak.</p>"]
+             "memory horizon is where the curve stays under 10% of its peak.</p>",
+             f"<p><b>Road or own motion?</b> {html.escape(format_shortcut(s['shortcut']))}. Frozen: each frame held "
+             "still, so there is no motion; 2x: every other frame, as if the car drove twice as fast; 0.5x: every "
+             "frame twice. A model that steers by the road keeps its error and a gain near 1; one that reads its own "
+             "motion (what the wheels just did) steers about twice as hard at 2x and loses its answer when frozen, "
+             "and will break when the speed, frame rate or latency differ from training.</p>"]
     if "gates" in fig:
         parts += [img(fig["gates"], "gate activity"),
                   f"<p><b>What the gates do.</b> Under the steering, the mean {html.escape(s['gate']['kind'])} of the "
