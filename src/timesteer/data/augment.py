@@ -34,6 +34,9 @@ class AugmentConfig:
     # Steering added per pixel of shift (recording units).
     shift_steer_per_px: Annotated[float, Range(-1000, 1000)] = 0.004
     side_camera: Annotated[float, Fraction] = 0.5  # probability of using a side camera when the recording has them
+    # Share of each drive replayed at 2x or 0.5x its speed (data/timewarp.py), for models that use time:
+    # the size of the motion between frames must not be the answer.
+    time_warp: Annotated[float, Fraction] = 0.0
 
     def __post_init__(self) -> None:
         validate(self, "augment")

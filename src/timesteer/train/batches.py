@@ -39,8 +39,10 @@ class BatchStream:
 
     def __init__(self, cameras: list[np.ndarray], targets: np.ndarray, plan: Plan, rng: np.random.Generator,
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
-                 prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None) -> None:
+                 prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
+                 warp: np.ndarray | None = None) -> None:
         self.cameras = cameras
+        self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
         self.device = device if device is not None and device.type == "cuda" else None
         self.targets = targets
@@ -65,6 +67,8 @@ class BatchStream:
         params = self.params.select(self.lanes)
         reset = plan.reset[step][self.lanes]
         idx = plan.starts[step][self.lanes, None] + np.arange(-plan.warmup, plan.seq_len)  # (B, warmup + L)
+        if self.warp is not None:
+            idx = self.warp[idx]  # the frames shown, and their labels
         frames = np.empty((len(idx), idx.shape[1], *self.cameras[0].shape[1:]), dtype=np.uint8)
         for cam in np.unique(params.camera):
             lanes = np.flatnonzero(params.camera == cam)

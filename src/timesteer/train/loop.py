@@ -26,6 +26,7 @@ from tqdm import tqdm
 from timesteer import __version__
 from timesteer.allocator import keep_freed_memory
 from timesteer.config import from_dict, to_dict
+from timesteer.data.timewarp import warp_index
 from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
 from timesteer.files import hold, lock_for, refuse_foreign_directory, write_json, writing
@@ -72,8 +73,13 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def uses_time(model: SteeringModel) -> bool:
+    """Whether the model sees more than the current frame (a recurrence or a frame history)."""
+    return model.is_recurrent or model.context_frames > 0
+
+
 def make_schedule(cfg: TrainConfig, model: SteeringModel, world: int, data: TrainData) -> Schedule:
-    has_state = model.is_recurrent or model.context_frames > 0
+    has_state = uses_time(model)
     stateful = model.is_recurrent if cfg.stateful is None else cfg.stateful
     seq_len = cfg.seq_len if cfg.seq_len is not None else (16 if model.is_recurrent else 1)
     if seq_len < 1:
@@ -240,9 +246,12 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
         epoch_rng = np.random.default_rng([cfg.seed, epoch])
         plan = schedule.plan(data, epoch_rng)
         plan = Plan(plan.starts[:steps_per_epoch], plan.reset[:steps_per_epoch], plan.seq_len, plan.warmup)
+        # Time warp only where time is used: a single frame has no motion to read.
+        warp = warp_index(len(data.targets), data.train_spans, cfg.augment.time_warp, epoch_rng) \
+            if uses_time(model) and cfg.augment.time_warp > 0 else None
         stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
                              lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
-                             commands=data.commands if model.command_input else None, device=device)
+                             commands=data.commands if model.command_input else None, device=device, warp=warp)
         model.train()
         state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
         gtt: list[np.ndarray] = []
@@ -387,8 +396,13 @@ RESUMABLE_KEYS = frozenset({"out", "epochs", "patience", "device", "threads", "p
 def check_resume(payload: dict[str, Any], cfg: TrainConfig, data: TrainData, where: Path) -> None:
     """Refuse to go on from a checkpoint that is not this run's (a `last.pt` copied from another run) or
     on data that is not what it started on (a recording imported again with other frames)."""
-    saved = checkpoint_field(payload, "train_config", dict, where)
     given = to_dict(cfg)
+    try:  # through the config's own reader, so that a setting added since takes its default on both sides
+        saved = to_dict(from_dict(TrainConfig, {**checkpoint_field(payload, "train_config", dict, where),
+                                                "out": cfg.out}, where="train_config"))
+    except ConfigError as exc:
+        raise TimesteerError(f"{where}: its training settings are not this timesteer's ({exc}); it is not this "
+                             f"run's checkpoint") from None
     changed = sorted(k for k in set(saved) | set(given) if k not in RESUMABLE_KEYS and saved.get(k) != given.get(k))
     if changed:
         key = changed[0]
