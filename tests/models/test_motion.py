@@ -75,3 +75,26 @@ def test_the_slides_as_one_view_equal_the_slides_one_by_one(monkeypatch):
     assert viewed.shape == sliced.shape == (3, 4, 2 * sf.k + 1)
     assert sliced.abs().amax() > 0.1  # real costs, not zeros compared with zeros
     torch.testing.assert_close(viewed, sliced, atol=1e-5, rtol=1e-5)
+
+
+def test_motion_dropout_hides_the_motion_in_training_only():
+    import torch
+
+    from timesteer.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("cnn_gru", in_shape=(3, 24, 32), motion_dropout=0.999, dropout=0.0)  # (seeded: both hide)
+    head = model.head
+    seen = {}
+    head.encoder.register_forward_pre_hook(lambda m, args: seen.__setitem__("stack", args[0].detach().clone()))
+    head.then.register_forward_pre_hook(lambda m, args: seen.__setitem__("features", args[0].detach().clone()))
+    frames = torch.randint(0, 256, (2, 5, 3, 24, 32), dtype=torch.uint8).float()
+    model.train()
+    model(frames)
+    assert torch.count_nonzero(seen["stack"][:, 3:]) == 0  # the frame differences: hidden
+    assert torch.count_nonzero(seen["features"][..., -head.shift.out_dim :]) == 0  # the slide: hidden
+    assert torch.count_nonzero(seen["stack"][:, :3]) > 0  # the picture stays
+    model.eval()
+    model(frames)
+    assert torch.count_nonzero(seen["stack"][:, 3:]) > 0 and torch.count_nonzero(
+        seen["features"][..., -head.shift.out_dim :]) > 0

@@ -154,9 +154,10 @@ class MotionHead(TemporalHead):
 
     def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, dropout: float,
                  then_factory: Callable[[int], TemporalHead], shift_bands: int = 0, max_shift_px: int = 8,
-                 extra_dim: int = 0) -> None:
+                 extra_dim: int = 0, motion_dropout: float = 0.0) -> None:
         super().__init__()
         c, h, w = in_shape
+        self.motion_dropout = motion_dropout  # training only: per lane and chunk, hide the motion
         self.frames = frames  # frames the CNN sees: the current one and frames-1 differences
         self.shift = ShiftFeatures(h, w, shift_bands, max_shift_px) if shift_bands > 0 else None
         self.k = max(frames, 2 if self.shift is not None else 1)  # frames of history kept, current included
@@ -182,12 +183,18 @@ class MotionHead(TemporalHead):
         b, t = features.shape[:2]
         seq, new_buffer = with_history(features, state[0], state[1])  # (B, k-1+T, C, H, W)
         stacked = self.stack(seq, t)  # (B, T, frames*C, H, W)
+        keep = None
+        if self.training and self.motion_dropout > 0:
+            keep = (torch.rand(b, 1, 1, device=features.device) >= self.motion_dropout).to(stacked.dtype)  # (B,1,1)
+            c = self.frame_shape[0]
+            stacked = torch.cat([stacked[:, :, :c], stacked[:, :, c:] * keep[..., None, None]], dim=2)
         f = self.encoder(stacked.reshape(b * t, *stacked.shape[2:])).reshape(b, t, -1)  # (B, T, feature_dim)
         if self.shift is not None:
             k1 = self.k - 1
             prev, cur = seq[:, k1 - 1 : k1 - 1 + t], seq[:, k1:]  # (B, T, C, H, W) each
             slide = self.shift(prev.reshape(b * t, *prev.shape[2:]), cur.reshape(b * t, *cur.shape[2:]))
-            f = torch.cat([f, slide.reshape(b, t, -1)], dim=-1)  # (B, T, feature_dim + 2*bands)
+            slide = slide.reshape(b, t, -1) * (keep if keep is not None else 1.0)
+            f = torch.cat([f, slide], dim=-1)  # (B, T, feature_dim + 2*bands)
         out, inner = self.then(f, tuple(state[2:]), extra)
         return out, (new_buffer, torch.ones_like(state[1]), *inner)
 

@@ -82,6 +82,9 @@ class RecurrentConfig(OwnCommand):
     # `models/motion.py`); 0 turns it off.
     shift_bands: Annotated[int, Range(0, 256)] = 8
     max_shift_px: Annotated[int, PixelsAcross] = 8  # largest slide looked for, in working-frame pixels
+    # In training, the share of chunks (per lane) whose motion (frame difference and slide) is hidden, as
+    # ChauffeurNet dropped past motion: the picture alone must carry the steering then.
+    motion_dropout: Annotated[float, Dropout] = 0.0
     feature_dim: Annotated[int, Hidden] = 64
     hidden: Annotated[int, Hidden] = 64
     layers: Annotated[int, Range(1, 16)] = 1
@@ -138,7 +141,7 @@ def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringMo
 
     if cfg.motion_frames > 1 or cfg.shift_bands > 0:
         head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn, cfg.shift_bands,
-                          cfg.max_shift_px, extra)
+                          cfg.max_shift_px, extra, cfg.motion_dropout)
         return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command)
     return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn(cfg.feature_dim), f"cnn_{kind}",
                   in_shape, outputs, cfg.own_command)
