@@ -1,0 +1,89 @@
+"""Closed loop under a shift in history: trained on the expert's *clean* CarRacing driving, driven under
+`hard` (pushes, 100 ms latency, lost frames, faster) on held-out tracks. Issue 29.
+
+    timesteer record-sim --seeds 1-8 --conditions clean --out REC          # the expert, undisturbed
+    python benchmarks/bench_clean_to_hard.py --data REC --out /tmp/c2h [--workers 2] [--tracks 1001-1020]
+    python benchmarks/bench_clean_to_hard.py --data REC --out /tmp/c2h --report
+
+Each variant (`VARIANTS`) trains 12 epochs with `--val-split blocks` (the setting of BENCHMARKS.md's
+closed-loop table) for each seed, one thread each, `--workers` at a time, then drives every held-out
+track under `hard` (`timesteer drive --json`); `timesteer compare-drives` pairs each variant with
+`pilotnet` track by track. A killed benchmark resumes: finished runs and drives are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+VARIANTS = {
+    "pilotnet": ["--model", "pilotnet"],
+    "cnn_gru": ["--model", "cnn_gru"],
+    "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5}'],
+    "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
+}
+
+
+def sh(*args: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["timesteer", *args], capture_output=True, text=True, env=env, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"timesteer {' '.join(args)}: {proc.stderr[-2000:]}")
+
+
+def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str) -> str:
+    run = out / "runs" / f"{variant}-s{seed}"
+    status = json.loads((run / "run.json").read_text())["status"] if (run / "run.json").exists() else None
+    if (run / "last.pt").exists() and status == "running":  # killed half way: go on from its last epoch
+        sh("train", "--resume", str(run), "--threads", "1", "--quiet")
+    elif status not in ("finished", "early-stopped"):
+        sh("train", "--data", str(data), "--out", str(run), *VARIANTS[variant], "--epochs", "12", "--val-split",
+           "blocks", "--seed", str(seed), "--threads", "1", "--quiet", "--no-tensorboard")
+    drive_json = out / "drives" / f"{variant}-s{seed}.json"
+    if not drive_json.exists():
+        drive_json.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run(["timesteer", "drive", str(run), "--seeds", tracks, "--conditions", "hard", "--json",
+                               "--workers", "1", "--quiet"], capture_output=True, text=True, env=env, check=False)
+        if proc.returncode:
+            raise RuntimeError(f"drive {run}: {proc.stderr[-2000:]}")
+        drive_json.write_text(proc.stdout)
+    return str(drive_json)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--tracks", default="1001-1020")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args()
+    variants = args.variants.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if not args.report:
+        jobs = [(v, s) for s in seeds for v in variants]
+        with cf.ThreadPoolExecutor(args.workers) as pool:
+            for (v, s), path in zip(jobs, pool.map(lambda j: train_and_drive(args.data, args.out, *j, args.tracks),
+                                                   jobs), strict=True):
+                print(f"{v} seed {s}: {path}", file=sys.stderr)
+    drivers = []
+    for v in variants:
+        files = [str(args.out / "drives" / f"{v}-s{s}.json") for s in seeds
+                 if (args.out / "drives" / f"{v}-s{s}.json").exists()]
+        if files:
+            drivers.append(f"{v}={','.join(files)}")
+    proc = subprocess.run(["timesteer", "compare-drives", *drivers, "--baseline", "pilotnet"]
+                          + ([] if args.report else ["--json"]), capture_output=True, text=True, check=False)
+    print(proc.stdout or proc.stderr)
+
+
+if __name__ == "__main__":
+    main()
