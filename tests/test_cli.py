@@ -111,3 +111,20 @@ def test_numbers_past_what_the_machine_holds_are_one_line_naming_the_option(args
 
     monkeypatch.chdir(tmp_path)
     fails_with_one_line(capsys, *args, watch=(tmp_path,), mentions=(option, "<="))
+
+
+def test_ctrl_c_while_the_script_starts_is_one_line():
+    # What the `timesteer` script does first: import the entry module; a Ctrl-C before the command line is
+    # built (importing it, building the parser) says one line and exits 130.
+    code = ("import os, signal, time\nimport timesteer._entry\nos.kill(os.getpid(), signal.SIGINT)\n"
+            "time.sleep(5)\nprint('not interrupted')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == ["timesteer: interrupted (SIGINT) before anything started"]
+
+
+def test_importing_the_command_line_changes_no_signal_handler():
+    code = ("import signal\nbefore = signal.getsignal(signal.SIGINT)\nimport timesteer.cli\n"
+            "assert signal.getsignal(signal.SIGINT) is before\nprint('same')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "same", out.stderr

@@ -2,7 +2,7 @@
 
 import sys
 
-from timesteer.cli import main
+from timesteer._entry import main
 
 if __name__ == "__main__":
     sys.exit(main())
