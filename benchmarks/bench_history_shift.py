@@ -35,9 +35,12 @@ VARIANTS = {
     "cnn_gru+warp": {"model": "cnn_gru", "augment": {"time_warp": 0.5}},
     "cnn_gru-slide": {"model": "cnn_gru", "model_config": {"shift_bands": 0}},
     "cnn_gru+warp-slide": {"model": "cnn_gru", "model_config": {"shift_bands": 0}, "augment": {"time_warp": 0.5}},
+    "cnn_gru+warp1": {"model": "cnn_gru", "augment": {"time_warp": 1.0}},
     "cnn_gru+motiondrop": {"model": "cnn_gru", "model_config": {"motion_dropout": 0.5}},
     "cnn_gru+warp+motiondrop": {"model": "cnn_gru", "model_config": {"motion_dropout": 0.5},
                                 "augment": {"time_warp": 0.5}},
+    "conv3d_lstm": {"model": "conv3d_lstm"},
+    "conv3d_lstm+warp": {"model": "conv3d_lstm", "augment": {"time_warp": 0.5}},
 }
 TESTS = (("stay_center", "val"), ("recover", "all"), ("curves", "all"))
 EPOCHS = 8
