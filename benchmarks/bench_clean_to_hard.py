@@ -25,6 +25,7 @@ VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
     "cnn_gru": ["--model", "cnn_gru"],
     "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5}'],
+    "cnn_gru+warp1": ["--model", "cnn_gru", "--augment", '{"time_warp": 1.0}'],
     "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
 }
 
