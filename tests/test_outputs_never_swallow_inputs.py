@@ -86,10 +86,10 @@ def test_train_never_mixes_a_run_into_a_directory_of_other_files(trained, tmp_pa
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"jpeg")
     fails_with_one_line(capsys, "train", "--data", rec, "--out", tmp_path / "photos", "--model", "pilotnet",
-                        "--epochs", "1", *QUICK, watch=(tmp_path,), mentions=("not empty", "run directory"))
+                        "--epochs", "1", *QUICK, watch=(tmp_path,), mentions=("not made by timesteer", "run directory"))
     # ... nor into a recording (whose --overwrite would then delete the run)
     fails_with_one_line(capsys, "train", "--data", rec, "--out", rec, "--model", "pilotnet", "--epochs", "1",
-                        *QUICK, watch=(rec,), mentions=("not empty",))
+                        *QUICK, watch=(rec,), mentions=("not made by timesteer",))
 
 
 def test_an_empty_directory_is_a_fine_place_for_a_run(trained, tmp_path):

@@ -126,8 +126,8 @@ def refuse_foreign_directory(dest: str | Path, marker: str, what: str) -> None:
     if dest.exists() and not dest.is_dir():
         raise TimesteerError(f"{dest}: is a file; expected a directory for the {what}")
     if dest.is_dir() and not (dest / marker).is_file() and any(dest.iterdir()):
-        raise TimesteerError(f"{dest}: is not empty and holds no {what}; choose a new or empty directory "
-                             f"(nothing was changed)")
+        raise TimesteerError(f"{dest}: exists and was not made by timesteer as a {what}; choose a new or empty "
+                             f"directory (nothing was changed)")
 
 
 def refuse_holding_inputs(dest: Path, inputs: tuple[str | Path, ...], what: str) -> None:
@@ -200,11 +200,7 @@ def fresh_directory(dest: str | Path, marker: str, what: str,
     there is refused, never deleted. On error or interrupt the temporary directory goes and `dest` is as
     it was; what a killed process left beside `dest` is swept by the next run."""
     dest = Path(dest).absolute()
-    if dest.exists() and not dest.is_dir():
-        raise TimesteerError(f"{dest}: is a file; expected a directory for the {what}")
-    if dest.exists() and any(dest.iterdir()) and not (dest / marker).is_file():
-        raise TimesteerError(f"{dest}: exists and was not made by timesteer as a {what}; choose a new directory "
-                             f"(nothing was changed)")
+    refuse_foreign_directory(dest, marker, what)
     refuse_holding_inputs(dest, inputs, what)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sweep_leftovers(dest)
