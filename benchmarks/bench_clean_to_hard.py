@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import glob
 import json
 import os
 import subprocess
@@ -76,9 +77,8 @@ def main() -> None:
                                                    jobs), strict=True):
                 print(f"{v} seed {s}: {path}", file=sys.stderr)
     drivers = []
-    for v in variants:
-        files = [str(args.out / "drives" / f"{v}-s{s}.json") for s in seeds
-                 if (args.out / "drives" / f"{v}-s{s}.json").exists()]
+    for v in VARIANTS:  # everything driven so far, pilotnet (the baseline) first
+        files = sorted(str(f) for f in (args.out / "drives").glob(f"{glob.escape(v)}-s*.json"))
         if files:
             drivers.append(f"{v}={','.join(files)}")
     proc = subprocess.run(["timesteer", "compare-drives", *drivers, "--baseline", "pilotnet"]

@@ -202,9 +202,10 @@ def compare_drives(cfg: CompareDrivesConfig) -> dict[str, Any]:
 
 def format_compare_drives(result: dict[str, Any]) -> str:
     base = result["baseline"]
+    width = max(14, *(len(r["driver"]) for r in result["drivers"]))  # the driver column fits every name
     lines = [f"{result['sim'] or 'simulator'}, conditions: {result['conditions_text']}; {result['tracks']} drives "
              f"per seed; seeds pooled per drive, 95% intervals over the {result['tracks']} drives",
-             f"{'driver':<14} {'seeds':>5} {'autonomy (95% CI)':>23} {'per seed (interventions)':<34} "
+             f"{'driver':<{width}} {'seeds':>5} {'autonomy (95% CI)':>23} {'per seed (interventions)':<34} "
              f"{'minus ' + base + ' (95% CI)':<30} {'drives better / worse':<10}"]
     for r in result["drivers"]:
         lo, hi = r["autonomy_ci95"]
@@ -215,7 +216,7 @@ def format_compare_drives(result: dict[str, Any]) -> str:
             lo_d, hi_d = p["autonomy_diff_ci95"]
             vs = f"{p['autonomy_diff_pct']:+.1f} ({lo_d:+.1f} to {hi_d:+.1f})"
             counts = f"{p['tracks_a_better']} / {p['tracks_b_better']}"
-        lines.append(f"{r['driver']:<14} {r['seeds']:>5} {r['autonomy_pct']:>8.1f}% ({lo:5.1f}-{hi:5.1f}) "
+        lines.append(f"{r['driver']:<{width}} {r['seeds']:>5} {r['autonomy_pct']:>8.1f}% ({lo:5.1f}-{hi:5.1f}) "
                      f"{per:<34} {vs:<30} {counts}")
     for r in result["drivers"]:
         causes = [f"{n} {c}" for c, n in r["interventions_by_cause"].items()]
