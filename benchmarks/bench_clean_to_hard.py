@@ -30,10 +30,12 @@ VARIANTS = {
     "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
 }
 
+TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
+
 
 def sh(*args: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "timesteer", *args], capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run([*TIMESTEER, *args], capture_output=True, text=True, env=env, check=False)
     if proc.returncode:
         raise RuntimeError(f"timesteer {' '.join(args)}: {proc.stderr[-2000:]}")
 
@@ -50,7 +52,7 @@ def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str)
     if not drive_json.exists():
         drive_json.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, "-m", "timesteer", "drive", str(run), "--seeds", tracks, "--conditions", "hard", "--json",
+        proc = subprocess.run([*TIMESTEER, "drive", str(run), "--seeds", tracks, "--conditions", "hard", "--json",
                                "--workers", "1", "--quiet"], capture_output=True, text=True, env=env, check=False)
         if proc.returncode:
             raise RuntimeError(f"drive {run}: {proc.stderr[-2000:]}")
@@ -81,7 +83,7 @@ def main() -> None:
         files = sorted(str(f) for f in (args.out / "drives").glob(f"{glob.escape(v)}-s*.json"))
         if files:
             drivers.append(f"{v}={','.join(files)}")
-    proc = subprocess.run([sys.executable, "-m", "timesteer", "compare-drives", *drivers, "--baseline", "pilotnet"]
+    proc = subprocess.run([*TIMESTEER, "compare-drives", *drivers, "--baseline", "pilotnet"]
                           + ([] if args.report else ["--json"]), capture_output=True, text=True, check=False)
     print(proc.stdout or proc.stderr)
 
