@@ -28,6 +28,8 @@ VARIANTS = {
     "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5}'],
     "cnn_gru+warp1": ["--model", "cnn_gru", "--augment", '{"time_warp": 1.0}'],
     "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
+    "cnn_gru-slide": ["--model", "cnn_gru", "--model-config", '{"shift_bands": 0}'],
+    "conv3d_lstm": ["--model", "conv3d_lstm"],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
