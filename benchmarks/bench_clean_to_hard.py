@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +83,8 @@ def main() -> None:
                 print(f"{v} seed {s}: {path}", file=sys.stderr)
     drivers = []
     for v in VARIANTS:  # everything driven so far, pilotnet (the baseline) first
-        files = sorted(str(f) for f in (args.out / "drives").glob(f"{glob.escape(v)}-s*.json"))
+        files = sorted(str(f) for f in (args.out / "drives").glob(f"{glob.escape(v)}-s*.json")
+                       if re.fullmatch(rf"{re.escape(v)}-s\d+\.json", f.name))  # not cnn_gru-slide for cnn_gru
         if files:
             drivers.append(f"{v}={','.join(files)}")
     proc = subprocess.run([*TIMESTEER, "compare-drives", *drivers, "--baseline", "pilotnet"]
