@@ -73,8 +73,8 @@ def shortcut_test(model: SteeringModel, frames: np.ndarray, spans: list[Span], s
     centre = float(model.target_mean[0])
 
     def run(sub_frames: np.ndarray, sub_spans: list[Span], idx: np.ndarray) -> np.ndarray:
-        return predict_spans(model, sub_frames, sub_spans, commands=commands[idx] if commands is not None else None,
-                             )[:, 0].astype(np.float64)
+        sub_commands = commands[idx] if commands is not None else None  # the command in effect at each frame
+        return predict_spans(model, sub_frames, sub_spans, commands=sub_commands)[:, 0].astype(np.float64)
 
     normal_frames, normal_spans, normal_idx = _resampled(frames, spans, lambda a, b: np.arange(a, b))
     normal = run(normal_frames, normal_spans, normal_idx)
