@@ -124,11 +124,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     d, device = init_distributed(cfg.device)
     try:
         if not d.is_main:
-            return _train(cfg, data, resume, d, device)
-        with writing(run_dir, "run"):
-            run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
-        with hold(lock_for(run_dir), str(run_dir)), writing(run_dir, "run"):
-            return _train(cfg, data, resume, d, device)
+            result = _train(cfg, data, resume, d, device)
+        else:
+            with writing(run_dir, "run"):
+                run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+            with hold(lock_for(run_dir), str(run_dir)), writing(run_dir, "run"):
+                result = _train(cfg, data, resume, d, device)
+        # Every rank done before any tears the process group down: a rank that destroyed it while rank 0
+        # was still closing its logs once died in gloo's teardown (SIGABRT, "terminate called").
+        d.barrier()
+        return result
     finally:
         shutdown_distributed(d)
 
