@@ -111,11 +111,11 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
     # A model that takes the issued command gets the one recorded: open loop, what the driver did.
     pred = predict_spans(run.model, frames, spans, device, commands=previous_commands(rec))[:, 0].astype(np.float64)
+    idx = span_indexes(spans)
     bad = np.flatnonzero(~np.isfinite(pred))
     if len(bad):
         raise ModelFailed(f"{run.path}: the model's output is not finite on {len(bad)} of {len(pred)} frames of "
-                          f"{rec.path} (first at frame {int(span_indexes(spans)[bad[0]])})")
-    idx = span_indexes(spans)
+                          f"{rec.path} (first at frame {int(idx[bad[0]])})")
     true = rec.steering[idx]
     seg_of_span = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(spans)])
     keep = np.ones(len(idx), dtype=bool)
@@ -136,12 +136,17 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     return ev
 
 
-def _floors(ev: Evaluation) -> dict[str, Any]:
-    """Zero, the training mean and the copycat (the human's previous label) on the frames evaluated."""
+def _floor_inputs(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the frames evaluated: the human's previous label, whether it has one in its segment, and
+    whether it is a keyframe."""
     starts = segment_starts(ev.rec)
     previous, has = previous_labels(ev.rec.steering, starts, ev.indexes)
-    key = keyframes(ev.rec.steering, starts, ev.indexes, ev.rec.manifest.fps)
-    return floors(ev.pred, ev.true, previous, has, key, float(ev.run.model.target_mean[0]))
+    return previous, has, keyframes(ev.rec.steering, starts, ev.indexes, ev.rec.manifest.fps)
+
+
+def _floors(ev: Evaluation) -> dict[str, Any]:
+    """Zero, the training mean and the copycat (the human's previous label) on the frames evaluated."""
+    return floors(ev.pred, ev.true, *_floor_inputs(ev), float(ev.run.model.target_mean[0]))
 
 
 def segment_starts(rec: Recording) -> np.ndarray:
@@ -162,15 +167,11 @@ def evaluate_set(run: LoadedRun, recs: list[Recording], split: str = "val", min_
     segments = np.concatenate([p.segments + offsets[k] for k, p in enumerate(parts)])
     first = parts[0].metrics
     # The floors over every recording's frames together, as the model's total is.
-    starts = [segment_starts(p.rec) for p in parts]
-    prev = [previous_labels(p.rec.steering, st, p.indexes) for p, st in zip(parts, starts, strict=True)]
-    key = np.concatenate([keyframes(p.rec.steering, st, p.indexes, p.rec.manifest.fps)
-                          for p, st in zip(parts, starts, strict=True)])
+    previous, has, key = (np.concatenate(column) for column in zip(*(_floor_inputs(p) for p in parts), strict=True))
     total = {"split": split, "mode": MODE, "min_speed": min_speed, "unit": first["unit"], "to_rad": first["to_rad"],
              "frames_dropped_by_speed": sum(p.metrics["frames_dropped_by_speed"] for p in parts),
              **steering_metrics(pred, true, segments, first["to_rad"]),
-             "floors": floors(pred, true, np.concatenate([v for v, _ in prev]), np.concatenate([h for _, h in prev]),
-                              key, float(run.model.target_mean[0]))}
+             "floors": floors(pred, true, previous, has, key, float(run.model.target_mean[0]))}
     return EvaluationSet(run, parts, total)
 
 
