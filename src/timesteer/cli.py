@@ -53,6 +53,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
                    help="start a new segment at time gaps above this many seconds")
     p.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace DEST if it is a recording")
+    p.add_argument("--strict", action="store_true", help="refuse the first broken record (missing or undecodable "
+                   "image, NaN or out-of-range steering) instead of skipping it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -65,10 +67,10 @@ def _import(args: argparse.Namespace) -> int:
         format=args.format, src=args.src, dest=args.dest, size=parse_size(args.size), crop=parse_crop(args.crop),
         camera=args.camera, overwrite=args.overwrite, gap_threshold_s=args.gap_threshold_s, workers=args.workers,
         csv=args.csv, fps=args.fps, steering_unit=args.steering_unit, steering_to_rad=args.steering_to_rad,
-        progress=not args.quiet,
+        progress=not args.quiet, strict=args.strict,
     )
     path = import_recording(config)
-    print(format_info(recording_info(path)))
+    print(format_info(recording_info(path)))  # with a `skipped` line when records were skipped
     return 0
 
 

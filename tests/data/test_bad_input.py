@@ -43,12 +43,13 @@ def test_missing_log_file(tmp_path, capsys):
     assert "driving_log.csv" in msg and "not found" in msg
 
 
+# Broken records are skipped by default (tests/data/test_messy_recordings.py); --strict refuses the first.
 def test_missing_image_file_names_image_and_line(tmp_path, capsys):
     src = write_udacity_sim(tmp_path / "sim", n=8)
     victim = sorted((src / "IMG").glob("center_*.jpg"))[5]
     victim.unlink()
     dest = tmp_path / "rec"
-    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest)
+    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest, "--strict")
     assert victim.name in msg and "not found" in msg and "line 6 of driving_log.csv" in msg
 
 
@@ -80,7 +81,7 @@ def test_nan_steering(tmp_path, capsys):
     src = write_udacity_sim(tmp_path / "sim", n=6)
     edit_line(src / "driving_log.csv", 5, lambda s: ",".join([*s.split(",")[:3], "nan", *s.split(",")[4:]]))
     dest = tmp_path / "rec"
-    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest)
+    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest, "--strict")
     assert "driving_log.csv, line 5" in msg and "steering is nan" in msg and "finite" in msg
 
 
@@ -89,7 +90,7 @@ def test_image_that_does_not_decode(tmp_path, capsys):
     victim = sorted((src / "IMG").glob("center_*.jpg"))[2]
     victim.write_bytes(b"\xff\xd8 this is not a jpeg")
     dest = tmp_path / "rec"
-    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest)
+    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest, "--strict")
     assert victim.name in msg and "does not decode" in msg and "line 3" in msg
 
 
@@ -98,7 +99,7 @@ def test_images_of_different_sizes(tmp_path, capsys):
     victim = sorted((src / "IMG").glob("center_*.jpg"))[4]
     save_jpeg(victim, synthetic_frame(0.0, 50, 64))
     dest = tmp_path / "rec"
-    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest)
+    msg = fails_cleanly(capsys, dest, "import", "udacity-sim", src, dest, "--strict")
     assert victim.name in msg and "image is 64x50, expected 64x48" in msg and "line 5" in msg
 
 
@@ -174,7 +175,7 @@ def test_failure_midway_leaves_the_old_recording_intact(tmp_path, capsys):
     assert run_cli("import", "udacity-sim", src, dest, "--quiet", capsys=capsys)[0] == 0
     before = np.load(dest / "frames.npy").copy()
     sorted((src / "IMG").glob("center_*.jpg"))[3].write_bytes(b"broken")
-    code, _, err = run_cli("import", "udacity-sim", src, dest, "--overwrite", "--quiet", capsys=capsys)
+    code, _, err = run_cli("import", "udacity-sim", src, dest, "--overwrite", "--quiet", "--strict", capsys=capsys)
     assert code == 2 and "does not decode" in err
     np.testing.assert_array_equal(np.load(dest / "frames.npy"), before)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rec.")]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from timesteer.data.importers.screen import describe
 from timesteer.data.recording import Recording
 
 
@@ -40,6 +41,9 @@ def recording_info(path: str | Path) -> dict[str, Any]:
     }
     if rec.has_signal("speed"):
         info["speed_mean"] = float(np.mean(rec.signals["speed"]))
+    skipped = m.source.details.get("skipped")
+    if isinstance(skipped, dict):
+        info["skipped"] = skipped
     return info
 
 
@@ -59,4 +63,6 @@ def format_info(info: dict[str, Any]) -> str:
         f"signals     {', '.join(info['signals'])}",
         f"on disk     {info['size_bytes'] / 1e6:.1f} MB",
     ]
+    if "skipped" in info:
+        lines.append(f"skipped     {describe(info['skipped'])}")
     return "\n".join(lines)

@@ -178,6 +178,40 @@ class FrameFile:
         if self.written != self.shape[0]:
             raise ValueError(f"{self.path.name}: {self.written} frames written, {self.shape[0]} expected")
 
+    def keep_only(self, keep: np.ndarray) -> None:
+        """After close: keep frames `keep` (ascending indexes), in place. Frames only move towards the
+        start, so one forward pass through a memory map is safe; the header is rewritten at its old
+        length (the shape only loses digits) and the file cut after the last frame kept."""
+        if not self.fh.closed:
+            raise ValueError(f"{self.path.name}: close before keep_only")
+        keep = np.asarray(keep, dtype=np.int64)
+        frames = np.load(self.path, mmap_mode="r+")
+        offset = frames.offset
+        for start in range(0, len(keep), 256):
+            part = keep[start:start + 256]
+            frames[start:start + len(part)] = frames[part]
+        frames.flush()
+        del frames
+        shape = (len(keep), *self.shape[1:])
+        with open(self.path, "r+b") as fh:
+            fh.write(_npy_header(shape, offset))
+            fh.truncate(offset + int(np.prod(shape)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.shape = shape  # type: ignore[assignment]
+        self.written = len(keep)
+
+
+def _npy_header(shape: tuple[int, ...], length: int) -> bytes:
+    """A .npy 2.0 header for uint8 frames of `shape`, padded with spaces to exactly `length` bytes."""
+    text = f"{{'descr': '|u1', 'fortran_order': False, 'shape': {shape!r}, }}"
+    prefix = b"\x93NUMPY\x02\x00"
+    room = length - len(prefix) - 4
+    body = (text + " " * (room - len(text) - 1) + "\n").encode("latin1")
+    if len(body) != room:
+        raise ValueError(f"header for {shape} does not fit in {length} bytes")
+    return prefix + len(body).to_bytes(4, "little") + body
+
 
 def write_signals(path: Path, signals: dict[str, np.ndarray], columns: list[str]) -> None:
     n = len(signals["timestamp_s"])

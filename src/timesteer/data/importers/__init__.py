@@ -13,6 +13,7 @@ from typing import Annotated
 
 from timesteer.config import PixelsAcross, Positive, Range, Seconds, Workers, validate
 from timesteer.data.importers import deeptesla, donkey, sully, udacity, udacity_sim, video
+from timesteer.data.importers.screen import Skips
 from timesteer.data.importers.source import ParsedSource
 from timesteer.data.importers.write import WriteOptions, write_recording
 from timesteer.data.manifest import SteeringUnit
@@ -50,6 +51,9 @@ class ImportConfig:
     steering_unit: SteeringUnit | None = None  # video: unit of the CSV's steering column
     steering_to_rad: Annotated[float | None, Positive] = None  # video: factor from that unit to radians
     progress: bool = True
+    # Refuse the first broken record (missing or undecodable image, NaN or out-of-range steering)
+    # instead of skipping it.
+    strict: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -58,7 +62,10 @@ class ImportConfig:
 
 
 def import_recording(config: ImportConfig) -> Path:
-    """Import `config.src` in `config.format` into a new recording at `config.dest`; returns its path."""
+    """Import `config.src` in `config.format` into a new recording at `config.dest`; returns its path.
+
+    Broken records are skipped unless `config.strict`; the manifest's `source.details.skipped` says how
+    many, why, and where the first few were (`skipped_records` reads it)."""
     src = Path(config.src)
     if not src.exists():
         raise InputError(src, "source not found")
@@ -66,12 +73,14 @@ def import_recording(config: ImportConfig) -> Path:
     sources = tuple(p for p in (src, src.parent if src.is_file() else None,
                                 Path(config.csv) if config.csv else None) if p is not None)
     check_destination(dest.absolute(), config.overwrite, sources)  # fail before reading anything
+    skips = Skips(strict=config.strict)
     parsed = PARSERS[config.format](src, camera=config.camera, csv=config.csv, fps=config.fps,
-                                    steering_unit=config.steering_unit, steering_to_rad=config.steering_to_rad)
+                                    steering_unit=config.steering_unit, steering_to_rad=config.steering_to_rad,
+                                    skips=skips)
     options = WriteOptions(dest=dest, size=config.size, crop=config.crop, overwrite=config.overwrite,
                            gap_threshold_s=config.gap_threshold_s, workers=config.workers,
-                           progress=config.progress, fps=config.fps, sources=sources)
-    return write_recording(parsed, options)
+                           progress=config.progress, fps=config.fps, sources=sources, strict=config.strict)
+    return write_recording(parsed, options, skips)
 
 
 __all__ = ["PARSERS", "ImportConfig", "import_recording"]

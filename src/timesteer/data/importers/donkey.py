@@ -9,12 +9,12 @@ and `user/throttle`. Deleted indexes are skipped; each new `_session_id` starts 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from timesteer.data.importers.screen import Skips, describe
 from timesteer.data.importers.source import CameraSource, ImageFiles, ParsedSource
 from timesteer.data.manifest import Steering
 from timesteer.errors import InputError
@@ -35,10 +35,12 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     return [(k, ln) for k, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
 
 
-def _json(text: str, path: Path, line: int, what: str) -> Any:
+def _json(text: str, path: Path, line: int, what: str, *, constants: bool = False) -> Any:
     try:
-        # NaN and Infinity are not JSON, though Python's parser accepts them: refuse them here.
-        return json.loads(text, parse_constant=_refuse_constant)
+        # NaN and Infinity are not JSON, though Python's writer emits them (donkeycar's catalogs can hold
+        # them): refused in the manifest; in records they become floats, and the record is skipped
+        # (or refused with --strict) when its timestamp or steering is one.
+        return json.loads(text, parse_constant=float if constants else _refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"expected {what} ({exc.msg})", row=line) from None
     except ValueError as exc:
@@ -74,22 +76,33 @@ def _number(record: dict[str, Any], key: str, path: Path, line: int) -> float:
     if key not in record:
         raise InputError(path, f"missing field {key!r}", row=line)
     value = record[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputError(path, f"field {key!r}: expected a finite number, got {value!r}", row=line)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(path, f"field {key!r}: expected a finite number, got {value!r:.40}", row=line)
     return float(value)
 
 
-def parse(src: Path, **_: object) -> ParsedSource:
+def parse(src: Path, skips: Skips | None = None, **_: object) -> ParsedSource:
+    skips = skips if skips is not None else Skips(strict=True)
     meta = _manifest(src)
     deleted = set(meta["catalog"].get("deleted_indexes", []))
     times, angles, throttles, paths, lines, sessions = [], [], [], [], [], []
     line_catalog: list[Path] = []
+    cut_before = -1  # a record cut short leaves a hole: the next record starts a new segment
     for name in meta["catalog"]["paths"]:
         catalog = src / name
         if not catalog.is_file():
             raise InputError(catalog, "catalog file named in manifest.json not found")
-        for line_no, text in _lines(catalog):
-            record = _json(text, catalog, line_no, "a JSON record")
+        lines_of_catalog = _lines(catalog)
+        for k, (line_no, text) in enumerate(lines_of_catalog):
+            try:
+                record = _json(text, catalog, line_no, "a JSON record", constants=True)
+            except InputError as exc:
+                if k < len(lines_of_catalog) - 1:
+                    raise
+                # The last line of a catalog cut short (the card filled up, the car lost power).
+                skips.add(exc, "record cut short")
+                cut_before = len(paths)
+                continue
             if not isinstance(record, dict):
                 raise InputError(catalog, f"expected a JSON object per line, got {type(record).__name__}",
                                  row=line_no)
@@ -110,11 +123,18 @@ def parse(src: Path, **_: object) -> ParsedSource:
             sessions.append(str(record.get("_session_id", "")))
             lines.append(line_no)
             line_catalog.append(catalog)
+    if not paths and skips:
+        raise InputError(src / "manifest.json", f"nothing to import: every record was skipped, "
+                                                f"{describe(skips.summary(len(skips)))}")
     if not paths:
         raise InputError(src / "manifest.json", "empty log: expected at least one record that is not deleted")
     t = np.asarray(times)
+    finite = t[np.isfinite(t)]  # a NaN timestamp is the writer's to skip; time counts from the first real one
+    t0 = finite[0] if len(finite) else 0.0
     session_arr = np.asarray(sessions)
     breaks = np.flatnonzero(session_arr[1:] != session_arr[:-1]) + 1
+    if 0 < cut_before < len(paths):
+        breaks = np.union1d(breaks, [cut_before])
     signals = {"steering": np.asarray(angles)}
     if not np.all(np.isnan(throttles)):
         signals["throttle"] = np.asarray(throttles)
@@ -123,7 +143,7 @@ def parse(src: Path, **_: object) -> ParsedSource:
         path=src,
         log_path=line_catalog[0],
         rows=np.asarray(lines),
-        timestamps_s=t - t[0],
+        timestamps_s=t - t0,
         signals=signals,
         steering=Steering(unit="normalized", to_rad=None,
                           note="donkeycar user/angle in [-1, 1]; the car's maximum angle is not recorded"),

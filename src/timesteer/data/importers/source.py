@@ -166,10 +166,3 @@ def check_time_order(timestamps_s: np.ndarray, locate: Locate) -> None:
         path, line = locate(i)
         raise InputError(path, f"timestamp goes backwards: {timestamps_s[i]:.6f} s after "
                                f"{timestamps_s[i - 1]:.6f} s on the previous row; expected time order", row=line)
-
-
-def check_finite(name: str, values: np.ndarray, locate: Locate) -> None:
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        path, line = locate(int(bad[0]))
-        raise InputError(path, f"{name} is {values[bad[0]]}: expected a finite number", row=line)

@@ -77,8 +77,8 @@ def parse(src: Path, camera: str | None = None, **_: object) -> ParsedSource:
         for k, name in enumerate(("center", "left", "right")):
             paths[name].append(locate_image(base, row.values[k]))
         for k, name in enumerate(("steering", "throttle", "brake", "speed"), start=3):
-            # NaN is parsed here and reported with its line by the common finite-value check.
-            signals[name].append(number(log, row, k, name, finite=name != "steering"))
+            # NaN is parsed here; the writer skips the record (or, with --strict, refuses it naming the line).
+            signals[name].append(number(log, row, k, name, finite=False))
         times.append(timestamp_s(log, row, paths["center"][-1].name))
         lines.append(row.line)
 

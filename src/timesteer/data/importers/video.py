@@ -15,7 +15,6 @@ from timesteer.data.importers.source import (
     CameraSource,
     ParsedSource,
     VideoFrames,
-    check_finite,
     check_time_order,
     header_index,
     lines_of,
@@ -45,7 +44,7 @@ def parse(src: Path, csv: str | None = None, steering_unit: SteeringUnit | None 
     for c in optional:
         values[c] = np.asarray([number(log, r, col[c], c) for r in data])
     check_time_order(x, lines_of(log, lines))
-    check_finite("steering", values["steering"], lines_of(log, lines))
+    # A NaN steering row is not refused here: the frames it touches are skipped when the recording is written.
 
     frame_t = video_frame_times(src)
     details: dict[str, object] = {"csv": str(log.absolute()), "aligned_by": key}

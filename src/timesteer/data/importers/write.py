@@ -20,14 +20,15 @@ import numpy as np
 from tqdm import tqdm
 
 from timesteer.data.imaging import FrameShaper, open_image
-from timesteer.data.importers.source import (
-    CameraSource,
-    ImageFiles,
-    ParsedSource,
-    VideoFrames,
-    check_finite,
-    check_time_order,
+from timesteer.data.importers.screen import (
+    Skips,
+    keep_with_breaks,
+    require_some,
+    screen_files,
+    screen_signals,
+    short_name,
 )
+from timesteer.data.importers.source import CameraSource, ImageFiles, ParsedSource, VideoFrames, check_time_order
 from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source
 from timesteer.data.resample import resample_indexes
 from timesteer.data.segments import default_gap_threshold_s, frame_rate, segment_ids, split_segments
@@ -49,16 +50,22 @@ class WriteOptions:
     progress: bool = True
     fps: float | None = None  # resample to this rate (frames are dropped, never invented)
     sources: tuple[Path, ...] = ()  # paths being read, which DEST must never be or hold
+    strict: bool = False  # refuse the first broken record instead of skipping it
 
 
-def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
-    n = len(parsed)
-    if n == 0:
+def write_recording(parsed: ParsedSource, options: WriteOptions, skips: Skips | None = None) -> Path:
+    """Check, decode and write `parsed` as a recording at `options.dest`. Broken records are skipped into
+    `skips` (which may already hold what the parser skipped) unless `options.strict`."""
+    skips = skips if skips is not None else Skips(strict=options.strict)
+    total = len(parsed) + len(skips)
+    if len(parsed) == 0 and not skips:
         raise InputError(parsed.log_path, "no frames to import")
-    check_finite("timestamp", parsed.timestamps_s, parsed.locate)
+    ok = screen_signals(parsed, skips)
+    screen_files(parsed, ok, skips)
+    require_some(parsed, np.flatnonzero(ok), skips, total)
+    parsed = keep_with_breaks(parsed, np.flatnonzero(ok))
+    n = len(parsed)
     check_time_order(parsed.timestamps_s, parsed.locate)
-    for name, values in parsed.signals.items():
-        check_finite(name, values, parsed.locate)
     gap = options.gap_threshold_s if options.gap_threshold_s is not None else default_gap_threshold_s(
         parsed.timestamps_s)
     segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
@@ -81,19 +88,33 @@ def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
 
     with writing(options.dest, "recording"), \
             RecordingWriter(options.dest, overwrite=options.overwrite, sources=options.sources) as writer:
-        shaper = _shaper_for(parsed.cameras[0], parsed, options)
+        shaper, reference = _shaper_for(parsed.cameras[0], parsed, options)
         bar = tqdm(total=n * len(parsed.cameras), desc="import", unit="frame", disable=not options.progress,
                    leave=False)
-        cameras = []
+        cameras, outs = [], []
+        broken: set[int] = set()
         for k, cam in enumerate(parsed.cameras):
             file = "frames.npy" if k == 0 else f"frames_{cam.name}.npy"
             out = writer.frames(file, n, shaper.out_height, shaper.out_width, 3)
             if isinstance(cam.frames, ImageFiles):
-                _decode_images(cam.frames, parsed, shaper, out, options.workers, bar)
+                broken |= _decode_images(cam.frames, parsed, shaper, out, options.workers, bar, skips, broken,
+                                         reference)
             else:
                 _decode_video(cam.frames, parsed, shaper, out, bar)
             cameras.append(Camera(name=cam.name, file=file, side=cam.side))
+            outs.append(out)
         bar.close()
+        if broken:  # frames that did not decode leave holes, in every camera's file alike
+            keep = np.setdiff1d(np.arange(n), np.fromiter(broken, dtype=np.int64))
+            require_some(parsed, keep, skips, total)
+            for out in outs:
+                out.close()
+                out.keep_only(keep)
+            parsed = keep_with_breaks(parsed, keep)
+            n = len(parsed)
+        segments = split_segments(parsed.timestamps_s, gap, parsed.forced_breaks)
+        if skips:
+            parsed.details["skipped"] = skips.summary(total)
 
         signals = {"timestamp_s": parsed.timestamps_s, "steering": parsed.signals["steering"],
                    "segment": segment_ids(segments, n)}
@@ -114,40 +135,67 @@ def write_recording(parsed: ParsedSource, options: WriteOptions) -> Path:
         return writer.commit(manifest, signals)
 
 
-def _shaper_for(camera: CameraSource, parsed: ParsedSource, options: WriteOptions) -> FrameShaper:
-    """Read the first frame to learn the source size every other frame must match."""
+def _shaper_for(camera: CameraSource, parsed: ParsedSource, options: WriteOptions) -> tuple[FrameShaper, Path]:
+    """Read the first frame that decodes to learn the source size every other frame must match (and
+    return its path, which errors about another size name). Frames before it that do not decode are
+    skipped when the decoding pass meets them again; when strict, the first is the error."""
+    reference = None
     if isinstance(camera.frames, ImageFiles):
-        log, line = parsed.locate(0)
-        first = open_image(camera.frames.paths[0], named_by=f"line {line} of {log.name}")
-        h, w = first.height, first.width
+        first_error = None
+        for i, path in enumerate(camera.frames.paths):
+            log, line = parsed.locate(i)
+            try:
+                first = open_image(path, named_by=f"line {line} of {log.name}")
+            except InputError as exc:
+                if options.strict:
+                    raise
+                first_error = first_error or exc
+                continue
+            h, w, reference = first.height, first.width, path
+            break
+        else:
+            raise InputError(parsed.log_path, f"nothing to import: no image decodes (the first: {first_error})")
     else:
         with _open_video(camera.frames.path) as container:
             stream = container.streams.video[0]
             h, w = stream.codec_context.height, stream.codec_context.width
     height, width = options.size if options.size is not None else (None, None)
     try:
-        return FrameShaper(h, w, options.crop[0], options.crop[1], height, width)
+        return FrameShaper(h, w, options.crop[0], options.crop[1], height, width), reference or camera.frames.path
     except InputError as exc:
         raise InputError(parsed.log_path, f"{exc} (source frames are {w}x{h})") from None
 
 
 def _decode_images(files: ImageFiles, parsed: ParsedSource, shaper: FrameShaper, out: FrameFile,
-                   workers: int, bar: tqdm) -> None:
+                   workers: int, bar: tqdm, skips: Skips, known: set[int], reference: Path) -> set[int]:
+    """Decode every frame into `out`; a frame that does not decode, or differs in size from the first,
+    is written as zeros and returned among the broken (or raised, when strict). `known` are frames
+    already broken in another camera: not decoded again, not counted twice."""
     expected = (shaper.source_width, shaper.source_height)
-    first_path = files.paths[0]
 
-    def decode_chunk(start: int) -> np.ndarray:
+    def decode_chunk(start: int) -> tuple[np.ndarray, list[tuple[int, InputError, str]]]:
         stop = min(start + CHUNK_FRAMES, len(files.paths))
-        chunk = np.empty((stop - start, shaper.out_height, shaper.out_width, 3), dtype=np.uint8)
+        chunk = np.zeros((stop - start, shaper.out_height, shaper.out_width, 3), dtype=np.uint8)
+        bad = []
         for i in range(start, stop):
+            if i in known:
+                continue
             log, line = parsed.locate(i)
-            image = open_image(files.paths[i], named_by=f"line {line} of {log.name}")
+            try:
+                image = open_image(files.paths[i], named_by=f"line {line} of {log.name}")
+            except InputError as exc:
+                bad.append((i, exc, "image does not decode"))
+                continue
             if image.size != expected:
-                raise InputError(files.paths[i], f"image is {image.width}x{image.height}, expected "
-                                                 f"{expected[0]}x{expected[1]} like the first frame "
-                                                 f"({first_path.name}; named on line {line} of {log.name})")
+                bad.append((i, InputError(files.paths[i], f"image is {image.width}x{image.height}, expected "
+                                                          f"{expected[0]}x{expected[1]} like the first frame "
+                                                          f"({reference.name}; named on line {line} of "
+                                                          f"{log.name})"), "image of another size"))
+                continue
             chunk[i - start] = shaper.shape_image(image)
-        return chunk
+        return chunk, bad
+
+    broken: set[int] = set()
 
     workers = workers or min(8, os.cpu_count() or 1)
     starts = iter(range(0, len(files.paths), CHUNK_FRAMES))
@@ -157,14 +205,19 @@ def _decode_images(files: ImageFiles, parsed: ParsedSource, shaper: FrameShaper,
         window = deque(pool.submit(decode_chunk, s) for s in islice(starts, 2 * workers))
         try:
             while window:
-                chunk = window.popleft().result()
+                chunk, bad = window.popleft().result()
                 window.extend(pool.submit(decode_chunk, s) for s in islice(starts, 1))
+                for i, error, reason in bad:
+                    skips.add(error, reason, at=parsed.locate(i),
+                              detail=f"{short_name(files.paths[i])}: {error.message}")
+                    broken.add(i)
                 out.write(chunk)
                 bar.update(len(chunk))
         except BaseException:
             for future in window:
                 future.cancel()
             raise
+    return broken
 
 
 def _open_video(path: Path) -> av.container.InputContainer:
