@@ -43,7 +43,10 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dest", help="new recording directory")
     p.add_argument("--size", metavar="HxW", help="store frames at this size, e.g. 66x200 (default: source size)")
     p.add_argument("--crop", metavar="T,B", help="rows to cut from the top and bottom, in source pixels")
-    p.add_argument("--camera", help="udacity-sim: center|left|right|all (default center); udacity: a frame_id")
+    p.add_argument("--camera", help="udacity-sim: center|left|right|all (default center); udacity: a frame_id; "
+                   "lerobot: a video feature (when there are several)")
+    p.add_argument("--steering", metavar="FIELD", help="lerobot: the field that holds steering, e.g. action.steering "
+                   "(when no single field names it)")
     p.add_argument("--csv", help="video: the CSV of timestamp_s,steering[,speed] (default: SRC with .csv)")
     p.add_argument("--fps", type=float, help="frame rate of the recording: resample to it (frames are dropped, never "
                    "invented); a sully log without timestamps is taken to run at it (default 30)")
@@ -53,6 +56,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
                    help="start a new segment at time gaps above this many seconds")
     p.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace DEST if it is a recording")
+    p.add_argument("--store", choices=["npy", "video"], default="npy", help="frames raw and memory-mapped (npy, "
+                   "default) or as an all-intra H.264 MP4 per camera, about 12x smaller (video)")
     p.add_argument("--strict", action="store_true", help="refuse the first broken record (missing or undecodable "
                    "image, NaN or out-of-range steering) instead of skipping it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -67,10 +72,27 @@ def _import(args: argparse.Namespace) -> int:
         format=args.format, src=args.src, dest=args.dest, size=parse_size(args.size), crop=parse_crop(args.crop),
         camera=args.camera, overwrite=args.overwrite, gap_threshold_s=args.gap_threshold_s, workers=args.workers,
         csv=args.csv, fps=args.fps, steering_unit=args.steering_unit, steering_to_rad=args.steering_to_rad,
-        progress=not args.quiet, strict=args.strict,
+        progress=not args.quiet, strict=args.strict, store=args.store, steering=args.steering,
     )
     path = import_recording(config)
     print(format_info(recording_info(path)))  # with a `skipped` line when records were skipped
+    return 0
+
+
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rec", help="recording directory")
+    p.add_argument("dest", help="new dataset directory (or one convert made before, which it replaces)")
+    p.add_argument("--to", choices=["lerobot"], default="lerobot", help="lerobot: a LeRobot v3.0 dataset folder, "
+                   "the only target so far")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("convert", "write a recording in another format: a LeRobot dataset folder", _convert_args)
+def _convert(args: argparse.Namespace) -> int:
+    from timesteer.data.lerobot_export import ConvertConfig, convert_recording
+
+    path = convert_recording(ConvertConfig(rec=args.rec, dest=args.dest, to=args.to, progress=not args.quiet))
+    print(f"wrote {path} (LeRobot dataset, v3.0)")
     return 0
 
 

@@ -207,6 +207,7 @@ def fresh_directory(dest: str | Path, marker: str, what: str,
     tmp = temp_sibling(dest)
     tmp.mkdir()
     try:
+        (tmp / marker).parent.mkdir(parents=True, exist_ok=True)
         (tmp / marker).write_text(f"made by timesteer as a {what}; rerunning replaces this directory\n")
         yield tmp
         trash = None

@@ -5,7 +5,8 @@ A recording directory holds
 - `signals.csv`    one row per frame: `timestamp_s`, `steering`, `segment` and, when the source has them,
                    `speed`, `throttle`, `brake`, `torque`;
 - `frames.npy`     uint8 array (N, H, W, C) of the primary camera, opened with memory mapping;
-- `frames_<camera>.npy` for extra aligned cameras (e.g. Udacity's left and right views).
+- `frames_<camera>.npy` for extra aligned cameras (e.g. Udacity's left and right views);
+- or, imported with `--store video`, `frames.mp4` / `frames_<camera>.mp4` (data/videostore.py).
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ class Manifest:
         if not self.cameras:
             raise InputError(where, "expected at least one camera")
         for cam in self.cameras:
-            if Path(cam.file).name != cam.file or not cam.file.endswith(".npy"):
-                raise InputError(where, f"camera {cam.name!r}: expected a .npy file name inside the recording, "
-                                        f"got {cam.file!r}")
+            if Path(cam.file).name != cam.file or not cam.file.endswith((".npy", ".mp4")):
+                raise InputError(where, f"camera {cam.name!r}: expected a .npy or .mp4 file name inside the "
+                                        f"recording, got {cam.file!r}")
         g = self.frame
         if min(g.height, g.width, g.channels) <= 0:
             raise InputError(where, f"expected a positive frame size, got {g.height}x{g.width}x{g.channels}")

@@ -2,6 +2,7 @@
 
     rec = Recording.open("REC")
     rec.frames            # np.memmap uint8 (N, H, W, C), nothing decoded, nothing loaded up front
+                          # (or, for `--store video`, VideoFrames: decoded when indexed)
     rec.steering          # float64 (N,), in rec.manifest.steering.unit
     rec.signals["speed"]  # any other column of signals.csv
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from timesteer.data.manifest import MANIFEST_FILE, SIGNALS_FILE, Manifest, Segment, read_manifest
+from timesteer.data.videostore import VideoFrames, is_video
 from timesteer.errors import InputError
 
 
@@ -49,7 +51,13 @@ class Recording:
         return self.camera_frames(None)
 
     def camera_frames(self, camera: str | None) -> np.ndarray:
+        """A camera's frames, uint8 (N, H, W, C): memory-mapped `.npy`, or the video store's `VideoFrames`
+        (decoded on demand; the same indexing)."""
         cam = self.manifest.camera(camera)
+        if cam.name not in self._frames and is_video(cam.file):
+            g = self.manifest.frame
+            self._frames[cam.name] = VideoFrames(self.path / cam.file,  # type: ignore[assignment]
+                                                 (self.manifest.frames, g.height, g.width, g.channels))
         if cam.name not in self._frames:
             file = self.path / cam.file
             try:

@@ -18,6 +18,7 @@ import numpy as np
 
 from timesteer import __version__
 from timesteer.data.manifest import FORMAT_NAME, MANIFEST_FILE, SIGNALS_FILE, Manifest
+from timesteer.data.videostore import VideoFrameFile, is_video
 from timesteer.errors import InputError
 from timesteer.files import atomic_write, hold, lock_for, sweep_leftovers, temp_sibling, write_text
 
@@ -100,7 +101,7 @@ class RecordingWriter:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self._files: list[FrameFile] = []
+        self._files: list[FrameFile | VideoFrameFile] = []
         self.committed = False
 
     def __enter__(self) -> RecordingWriter:
@@ -114,9 +115,13 @@ class RecordingWriter:
         finally:
             self._lock.__exit__(None, None, None)
 
-    def frames(self, file: str, count: int, height: int, width: int, channels: int = 3) -> FrameFile:
-        """A sequential writer of `count` uint8 frames (height, width, channels) into `file` (.npy)."""
-        frame_file = FrameFile(self.tmp / file, (count, height, width, channels))
+    def frames(self, file: str, count: int, height: int, width: int, channels: int = 3,
+               fps: float = 20.0) -> FrameFile | VideoFrameFile:
+        """A sequential writer of `count` uint8 frames (height, width, channels) into `file`: raw (.npy) or
+        the video store (.mp4, played at `fps`)."""
+        shape = (count, height, width, channels)
+        frame_file = VideoFrameFile(self.tmp / file, shape, fps) if is_video(file) else FrameFile(self.tmp / file,
+                                                                                                   shape)
         self._files.append(frame_file)
         return frame_file
 
@@ -144,7 +149,7 @@ class RecordingWriter:
 
     def abort(self) -> None:
         for frame_file in self._files:
-            frame_file.fh.close()
+            frame_file.abort()
         self._files.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -168,6 +173,9 @@ class FrameFile:
             raise ValueError(f"{self.path.name}: more than {self.shape[0]} frames written")
         self.fh.write(np.ascontiguousarray(frames).tobytes())
         self.written += len(frames)
+
+    def abort(self) -> None:
+        self.fh.close()
 
     def close(self) -> None:
         if self.fh.closed:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from timesteer.config import PixelsAcross, Positive, Range, Seconds, Workers, validate
-from timesteer.data.importers import deeptesla, donkey, sully, udacity, udacity_sim, video
+from timesteer.data.importers import deeptesla, donkey, lerobot, sully, udacity, udacity_sim, video
 from timesteer.data.importers.screen import Skips
 from timesteer.data.importers.source import ParsedSource
 from timesteer.data.importers.write import WriteOptions, write_recording
@@ -27,6 +27,7 @@ PARSERS: dict[str, Callable[..., ParsedSource]] = {
     "video": video.parse,
     "donkey": donkey.parse,
     "sully": sully.parse,
+    "lerobot": lerobot.parse,
 }
 
 
@@ -39,7 +40,8 @@ class ImportConfig:
     size: Annotated[tuple[int, int] | None, PixelsAcross] = None
     # rows cut from the top and bottom, in source pixels, before resizing
     crop: Annotated[tuple[int, int], Range(0, 8192)] = (0, 0)
-    camera: str | None = None  # udacity-sim: center|left|right|all; udacity: a frame_id
+    camera: str | None = None  # udacity-sim: center|left|right|all; udacity: a frame_id; lerobot: a video key
+    steering: str | None = None  # lerobot: the field holding steering (`action.steering`, `action[0]`)
     overwrite: bool = False
     # split segments at gaps above this; default 5 frame periods and at least 0.5 s
     gap_threshold_s: Annotated[float | None, Seconds] = None
@@ -54,6 +56,9 @@ class ImportConfig:
     # Refuse the first broken record (missing or undecodable image, NaN or out-of-range steering)
     # instead of skipping it.
     strict: bool = False
+    # How frames are stored: "npy" raw and memory-mapped (40 KB a frame at 66x200), or "video", an
+    # all-intra H.264 MP4 per camera (about 12x smaller; decoded when read; data/videostore.py).
+    store: Literal["npy", "video"] = "npy"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -74,12 +79,13 @@ def import_recording(config: ImportConfig) -> Path:
                                 Path(config.csv) if config.csv else None) if p is not None)
     check_destination(dest.absolute(), config.overwrite, sources)  # fail before reading anything
     skips = Skips(strict=config.strict)
-    parsed = PARSERS[config.format](src, camera=config.camera, csv=config.csv, fps=config.fps,
+    parsed = PARSERS[config.format](src, camera=config.camera, csv=config.csv, fps=config.fps, steering=config.steering,
                                     steering_unit=config.steering_unit, steering_to_rad=config.steering_to_rad,
                                     skips=skips)
     options = WriteOptions(dest=dest, size=config.size, crop=config.crop, overwrite=config.overwrite,
                            gap_threshold_s=config.gap_threshold_s, workers=config.workers,
-                           progress=config.progress, fps=config.fps, sources=sources, strict=config.strict)
+                           progress=config.progress, fps=config.fps, sources=sources, strict=config.strict,
+                           store=config.store)
     return write_recording(parsed, options, skips)
 
 

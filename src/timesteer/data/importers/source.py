@@ -8,6 +8,7 @@ segmenting and atomic writing for all of them.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,23 @@ class VideoFrames:
     indexes: np.ndarray
 
 
-FrameSource = ImageFiles | VideoFrames
+@dataclass
+class VideoFiles:
+    """Frames spread over several videos (a LeRobot dataset's chunks): frame i is frame `indexes[i]`
+    (display order) of `paths[file_of[i]]`. Within a run of frames from one file, indexes ascend."""
+
+    paths: list[Path]
+    file_of: np.ndarray
+    indexes: np.ndarray
+
+    def runs(self) -> list[tuple[int, int]]:
+        """(start, stop) of each run of consecutive frames read from one file."""
+        cuts = np.flatnonzero(np.diff(self.file_of) != 0) + 1
+        edges = [0, *cuts.tolist(), len(self.file_of)]
+        return list(itertools.pairwise(edges))
+
+
+FrameSource = ImageFiles | VideoFrames | VideoFiles
 
 
 @dataclass
@@ -75,6 +92,8 @@ class ParsedSource:
             frames: FrameSource
             if isinstance(cam.frames, ImageFiles):
                 frames = ImageFiles([cam.frames.paths[i] for i in keep])
+            elif isinstance(cam.frames, VideoFiles):
+                frames = VideoFiles(cam.frames.paths, cam.frames.file_of[keep], cam.frames.indexes[keep])
             else:
                 frames = VideoFrames(cam.frames.path, cam.frames.indexes[keep])
             cameras.append(CameraSource(cam.name, frames, cam.side))

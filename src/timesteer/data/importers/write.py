@@ -28,10 +28,18 @@ from timesteer.data.importers.screen import (
     screen_signals,
     short_name,
 )
-from timesteer.data.importers.source import CameraSource, ImageFiles, ParsedSource, VideoFrames, check_time_order
+from timesteer.data.importers.source import (
+    CameraSource,
+    ImageFiles,
+    ParsedSource,
+    VideoFiles,
+    VideoFrames,
+    check_time_order,
+)
 from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source
 from timesteer.data.resample import resample_indexes
 from timesteer.data.segments import default_gap_threshold_s, frame_rate, segment_ids, split_segments
+from timesteer.data.videostore import VideoFrameFile
 from timesteer.data.writer import FrameFile, RecordingWriter
 from timesteer.errors import InputError
 from timesteer.files import writing
@@ -51,6 +59,7 @@ class WriteOptions:
     fps: float | None = None  # resample to this rate (frames are dropped, never invented)
     sources: tuple[Path, ...] = ()  # paths being read, which DEST must never be or hold
     strict: bool = False  # refuse the first broken record instead of skipping it
+    store: str = "npy"  # "npy": raw frames, memory-mapped; "video": an all-intra MP4 per camera (videostore.py)
 
 
 def write_recording(parsed: ParsedSource, options: WriteOptions, skips: Skips | None = None) -> Path:
@@ -94,9 +103,15 @@ def write_recording(parsed: ParsedSource, options: WriteOptions, skips: Skips | 
         cameras, outs = [], []
         broken: set[int] = set()
         for k, cam in enumerate(parsed.cameras):
-            file = "frames.npy" if k == 0 else f"frames_{cam.name}.npy"
-            out = writer.frames(file, n, shaper.out_height, shaper.out_width, 3)
-            if isinstance(cam.frames, ImageFiles):
+            suffix = ".mp4" if options.store == "video" else ".npy"
+            file = f"frames{suffix}" if k == 0 else f"frames_{cam.name}{suffix}"
+            out = writer.frames(file, n, shaper.out_height, shaper.out_width, 3, fps=fps)
+            if isinstance(cam.frames, VideoFiles):
+                for start, stop in cam.frames.runs():
+                    clip = VideoFrames(cam.frames.paths[int(cam.frames.file_of[start])],
+                                       cam.frames.indexes[start:stop])
+                    _decode_video(clip, parsed, shaper, out, bar, first_row=start)
+            elif isinstance(cam.frames, ImageFiles):
                 broken |= _decode_images(cam.frames, parsed, shaper, out, options.workers, bar, skips, broken,
                                          reference)
             else:
@@ -139,7 +154,6 @@ def _shaper_for(camera: CameraSource, parsed: ParsedSource, options: WriteOption
     """Read the first frame that decodes to learn the source size every other frame must match (and
     return its path, which errors about another size name). Frames before it that do not decode are
     skipped when the decoding pass meets them again; when strict, the first is the error."""
-    reference = None
     if isinstance(camera.frames, ImageFiles):
         first_error = None
         for i, path in enumerate(camera.frames.paths):
@@ -156,12 +170,14 @@ def _shaper_for(camera: CameraSource, parsed: ParsedSource, options: WriteOption
         else:
             raise InputError(parsed.log_path, f"nothing to import: no image decodes (the first: {first_error})")
     else:
-        with _open_video(camera.frames.path) as container:
+        reference = camera.frames.paths[int(camera.frames.file_of[0])] if isinstance(camera.frames, VideoFiles) \
+            else camera.frames.path
+        with _open_video(reference) as container:
             stream = container.streams.video[0]
             h, w = stream.codec_context.height, stream.codec_context.width
     height, width = options.size if options.size is not None else (None, None)
     try:
-        return FrameShaper(h, w, options.crop[0], options.crop[1], height, width), reference or camera.frames.path
+        return FrameShaper(h, w, options.crop[0], options.crop[1], height, width), reference
     except InputError as exc:
         raise InputError(parsed.log_path, f"{exc} (source frames are {w}x{h})") from None
 
@@ -260,8 +276,10 @@ def iter_video(path: Path) -> Iterator[tuple[int, np.ndarray]]:
             raise InputError(path, f"video does not decode after frame {index} ({exc})", frame=index + 1) from exc
 
 
-def _decode_video(video: VideoFrames, parsed: ParsedSource, shaper: FrameShaper, out: FrameFile,
-                  bar: tqdm) -> None:
+def _decode_video(video: VideoFrames, parsed: ParsedSource, shaper: FrameShaper, out: FrameFile | VideoFrameFile,
+                  bar: tqdm, first_row: int = 0) -> None:
+    """Decode the frames `video.indexes` (ascending) into `out`; `first_row` is the recording frame the
+    first of them becomes (for naming the log line when the video is short)."""
     wanted = video.indexes
     k = 0
     last = -1
@@ -275,7 +293,7 @@ def _decode_video(video: VideoFrames, parsed: ParsedSource, shaper: FrameShaper,
         k += 1
         bar.update(1)
     if k < len(wanted):
-        log, line = parsed.locate(k)
+        log, line = parsed.locate(first_row + k)
         raise InputError(video.path, f"video shorter than its CSV: it has {last + 1} frames but line "
                                      f"{line} of {log.name} expects frame "
                                      f"{int(wanted[k])}", frame=int(wanted[k]))
