@@ -39,6 +39,9 @@ VARIANTS = {
     "cnn_gru+motiondrop": {"model": "cnn_gru", "model_config": {"motion_dropout": 0.5}},
     "cnn_gru+warp+motiondrop": {"model": "cnn_gru", "model_config": {"motion_dropout": 0.5},
                                 "augment": {"time_warp": 0.5}},
+    "cnn_gru+keyframe1": {"model": "cnn_gru", "keyframe_weight": 1.0},
+    "cnn_gru+keyframe4": {"model": "cnn_gru", "keyframe_weight": 4.0},
+    "pilotnet+keyframe4": {"model": "pilotnet", "keyframe_weight": 4.0},
     "conv3d_lstm": {"model": "conv3d_lstm"},
     "conv3d_lstm+warp": {"model": "conv3d_lstm", "augment": {"time_warp": 0.5}},
 }

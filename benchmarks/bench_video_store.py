@@ -85,7 +85,7 @@ def size_and_decoding(raw_dir: Path, video_dir: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--src", required=True, help="a udacity-sim folder")
+    p.add_argument("--src", help="a udacity-sim folder")
     p.add_argument("--size", default="66x200")
     p.add_argument("--crop", default="60,24")
     p.add_argument("--models", default="pilotnet,cnn_gru")
@@ -97,6 +97,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads of a speed run")
     p.add_argument("--jobs", type=int, default=1, help="accuracy runs at a time (one thread each on the CPU)")
     p.add_argument("--work", help="keep the recordings and runs here (default: a temporary folder)")
+    p.add_argument("--parts", default="size,speed,accuracy", help="which measurements, comma-separated")
+    p.add_argument("--recs", help="a folder already holding rec-npy and rec-video (instead of importing --src)")
     args = p.parse_args()
     import torch
 
@@ -107,17 +109,18 @@ def main() -> None:
         work = Path(args.work or tmp)
         recs = {}
         timings = {}
+        parts = args.parts.split(",")
         for store in ("npy", "video"):
-            recs[store] = work / f"rec-{store}"
+            recs[store] = Path(args.recs or work) / f"rec-{store}"
             if not recs[store].exists():
                 t0 = time.perf_counter()
                 import_recording(ImportConfig("udacity-sim", args.src, str(recs[store]), size=parse_size(args.size),
                                               crop=parse_crop(args.crop), store=store, progress=False))
                 timings[f"import_{store}_s"] = time.perf_counter() - t0
-        size = size_and_decoding(recs["npy"], recs["video"])
+        size = size_and_decoding(recs["npy"], recs["video"]) if "size" in parts else None
         models = args.models.split(",")
         speed = []
-        for repeat in range(args.speed_repeats):
+        for repeat in range(args.speed_repeats if "speed" in parts else 0):
             for model in models:
                 got = {s: train(recs[s], work / f"speed-{model}-{s}-{repeat}", model, args.speed_epochs, 0,
                                 args.device, args.threads) for s in ("npy", "video")}
@@ -125,14 +128,14 @@ def main() -> None:
                               **{f"{s}_{k}": v for s, r in got.items() for k, v in r.items() if k != "best_val_rmse"},
                               "video_over_npy": got["video"]["frames_per_s"] / got["npy"]["frames_per_s"]})
         seeds = [int(s) for s in args.seeds.split(",")]
-        jobs = [(m, s, seed) for m in models for seed in seeds for s in ("npy", "video")]
+        jobs = [(m, s, seed) for m in models for seed in seeds for s in ("npy", "video")] if "accuracy" in parts else []
         threads = 1 if args.device == "cpu" and args.jobs > 1 else args.threads
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda j: train(recs[j[1]], work / f"acc-{j[0]}-{j[1]}-{j[2]}", j[0], args.epochs,
                                                     j[2], args.device, threads), jobs))
         rmse = {(m, s, seed): r["best_val_rmse"] for (m, s, seed), r in zip(jobs, results, strict=True)}
         accuracy = []
-        for m in models:
+        for m in models if jobs else []:
             row = {"model": m}
             for s in ("npy", "video"):
                 vals = [rmse[(m, s, seed)] for seed in seeds]

@@ -157,6 +157,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-clip", type=float, help="gradient-norm clipping")
     p.add_argument("--patience", type=int, help="early stopping after this many epochs without improvement (0: off)")
     p.add_argument("--aux-weight", type=float, help="loss weight of auxiliary targets such as speed")
+    p.add_argument("--keyframe-weight", type=float, help="frames where the steering changes count more in the "
+                   "loss: 1 + this x (change / its mean) (0: all alike)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'')
     p.add_argument("--camera", help="primary camera (default: the recording's first)")
     p.add_argument("--side-offset", type=float,
@@ -176,7 +178,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 TRAIN_KEYS = ("data", "val", "val_fraction", "val_split", "val_blocks", "model", "model_config", "out", "epochs",
               "batch_frames", "seq_len", "stateful", "burn_in", "lr", "weight_decay", "grad_clip", "patience",
-              "aux_weight", "augment", "camera", "side_offset", "device", "amp", "seed", "threads",
+              "aux_weight", "keyframe_weight", "augment", "camera", "side_offset", "device", "amp", "seed", "threads",
               "max_steps_per_epoch", "tensorboard", "progress", "grad_through_time", "init")
 
 

@@ -1,4 +1,4 @@
-"""A camera's frames as an H.264 video (`import --store video`): 10-20x smaller than `frames.npy`.
+"""A camera's frames as an H.264 video (`import --store video`): about 12x smaller than `frames.npy`.
 
 `frames.npy` is raw: 40 KB a frame at 66x200, so ten hours at 20 Hz is 29 GB. The video store encodes
 the same frames with libx264 (through PyAV) into one MP4 per camera, `frames.mp4`, that any player
@@ -6,8 +6,9 @@ opens. Every frame is a keyframe (all-intra): on the simulator's drives at 66x20
 coding saved under 5% (the camera moves, and x264 put a scene cut every 15 frames on its own), while
 all-intra lets training read any frame alone - a shuffled single-frame model wastes no decoding, and a
 lane of truncated BPTT reads forward one packet a frame. The pictures are YUV 4:4:4 (no chroma
-subsampling, any frame size) at CRF 18, x264's "visually lossless" (mean absolute error about 4 of 255
-on those drives; BENCHMARKS.md has what it costs in validation RMSE).
+subsampling, any frame size) at CRF 20: on those drives 11.7x smaller than raw, a mean absolute error
+of 3.9 of 255 (PSNR 34 dB); CRF 18, x264's "visually lossless", was 9.9x (BENCHMARKS.md has both, and
+what the loss costs in validation RMSE).
 
 `VideoFrames` reads it as an array: `frames[i]`, `frames[a:b]`, `frames[idx]` for an integer array of
 any shape, `len`, `shape`, `dtype`. It reads each packet straight from the file (its byte range is
@@ -33,9 +34,11 @@ from timesteer.errors import InputError
 SUFFIX = ".mp4"
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv444p"
-CRF = 18  # x264's "visually lossless"
+CRF = 20  # two steps past x264's "visually lossless" 18: 11.7x smaller than raw instead of 9.9x
 ENCODER_OPTIONS = {"crf": str(CRF), "g": "1", "bf": "0"}  # every frame a keyframe, no reordering
-DECODE_THREADS = min(4, os.cpu_count() or 1)
+# Decoding threads per open video (TIMESTEER_DECODE_THREADS overrides): four keep a 2-core machine's
+# training fed (BENCHMARKS.md); a GPU machine's many cores may want more.
+DECODE_THREADS = int(os.environ.get("TIMESTEER_DECODE_THREADS", "0") or 0) or min(4, os.cpu_count() or 1)
 PARALLEL_FROM = 16  # frames in one request before decoding spreads over threads
 CONVERT_BLOCK = 32  # frames decoded and converted together by one thread
 

@@ -32,6 +32,7 @@ class Batch:
     reset: torch.Tensor  # (B,) bool
     warmup: int
     commands: torch.Tensor | None = None  # (B, warmup + L) the command in effect per frame (mirrored with the frame)
+    weights: torch.Tensor | None = None  # (B, L) loss weight per target frame (train/keyframes.py)
 
 
 class BatchStream:
@@ -40,8 +41,9 @@ class BatchStream:
     def __init__(self, cameras: list[np.ndarray], targets: np.ndarray, plan: Plan, rng: np.random.Generator,
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
-                 warp: np.ndarray | None = None) -> None:
+                 warp: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
         self.cameras = cameras
+        self.weights = weights  # (N,) loss weight per frame index; None: all alike
         self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
         self.device = device if device is not None and device.type == "cuda" else None
@@ -76,6 +78,7 @@ class BatchStream:
         x = torch.from_numpy(frames)
         y = torch.from_numpy(self.targets[idx[:, plan.warmup :]].astype(np.float32))  # (B, L, K)
         c = torch.from_numpy(self.commands[idx].astype(np.float32)) if self.commands is not None else None
+        w = torch.from_numpy(self.weights[idx[:, plan.warmup :]]) if self.weights is not None else None
         if self.device is not None:  # uint8 through pinned memory; the rest happens on the GPU, in stream order
             x, y = (t.pin_memory().to(self.device, non_blocking=True) for t in (x, y))
             c = c.to(self.device) if c is not None else None
@@ -85,7 +88,7 @@ class BatchStream:
             y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
             if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
                 c = torch.where(torch.as_tensor(params.flip, device=c.device).view(-1, 1), -c, c)
-        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c)
+        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w)
 
     def _produce(self) -> None:
         try:

@@ -49,6 +49,9 @@ class TrainConfig:
     grad_clip: Annotated[float, Positive] = 5.0  # gradient-norm clipping
     patience: Annotated[int, Range(0, 100_000)] = 10  # early stopping: epochs without a better validation RMSE (0: off)
     aux_weight: Annotated[float, Multiplier] = 0.2  # weight of auxiliary targets (speed) in the loss
+    # Keyframe weighting (train/keyframes.py): frames where the steering changes count more in the loss,
+    # 1 + strength x (change / its mean); 0: every frame alike. Tried against the copycat (issue 29).
+    keyframe_weight: Annotated[float, Range(0, 100)] = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)
     # Steering offset of side cameras; default 5 degrees in the recording's unit.

@@ -42,6 +42,7 @@ from timesteer.train.checkpoint import (
 from timesteer.train.config import TrainConfig
 from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
+from timesteer.train.keyframes import keyframe_weights
 from timesteer.train.logbook import Logbook
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import RUN_FILE, read_run_info
@@ -101,11 +102,14 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def loss_terms(out: torch.Tensor, target: torch.Tensor, aux_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, steering MSE) in standard units; out/target (B, L, K)."""
+def loss_terms(out: torch.Tensor, target: torch.Tensor, aux_weight: float,
+               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, steering MSE) in standard units; out/target (B, L, K), `weights` (B, L) per frame (keyframe
+    weighting) or None. The MSE reported is unweighted, comparable across settings."""
     err = (out.float() - target) ** 2
     steer = err[..., 0].mean()
-    loss = steer + (aux_weight * err[..., 1:].mean() if err.shape[-1] > 1 else 0.0)
+    steer_loss = (err[..., 0] * weights).mean() if weights is not None else steer
+    loss = steer_loss + (aux_weight * err[..., 1:].mean() if err.shape[-1] > 1 else 0.0)
     return loss, steer
 
 
@@ -244,6 +248,9 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
             "has no GRU, LSTM or RNN recurrence to measure"
         print(f"--grad-through-time: {model.name} {why}; not measured")
 
+    loss_weights = keyframe_weights(data.targets[:, 0], data.train_spans, cfg.keyframe_weight) \
+        if cfg.keyframe_weight > 0 else None
+
     # ---- epochs
     for epoch in range(first_epoch, cfg.epochs):
         # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
@@ -256,7 +263,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
             if uses_time(model) and cfg.augment.time_warp > 0 else None
         stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
                              lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
-                             commands=data.commands if model.command_input else None, device=device, warp=warp)
+                             commands=data.commands if model.command_input else None, device=device, warp=warp,
+                             weights=loss_weights)
         model.train()
         state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
         gtt: list[np.ndarray] = []
@@ -280,7 +288,8 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                     gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
                     gtt_batches += 1
                 out, state = net(x[:, batch.warmup :], state, standardized=True, commands=c_now)
-                loss, steer_mse = loss_terms(out, y, cfg.aux_weight)
+                loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
+                                             batch.weights.to(device) if batch.weights is not None else None)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

@@ -57,7 +57,7 @@ class ImportConfig:
     # instead of skipping it.
     strict: bool = False
     # How frames are stored: "npy" raw and memory-mapped (40 KB a frame at 66x200), or "video", an
-    # all-intra H.264 MP4 per camera (about 12x smaller; decoded when read; data/videostore.py).
+    # all-intra H.264 MP4 per camera (about 12x smaller at 66x200; decoded when read; data/videostore.py).
     store: Literal["npy", "video"] = "npy"
 
     def __post_init__(self) -> None:

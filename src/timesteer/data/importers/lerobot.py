@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from timesteer.data.importers.source import CameraSource, ParsedSource, VideoFiles
 from timesteer.data.lerobot_format import (
@@ -163,6 +161,9 @@ def _others(fields: dict[str, tuple[str, int | None]], steer: str) -> dict[str, 
 
 
 def _read_rows(files: list[Path], columns: list[str]) -> tuple[dict[str, Any], list[Path], np.ndarray]:
+    import pyarrow as pa  # here, not at the top: `import timesteer.data` stays quick without it
+    import pyarrow.parquet as pq
+
     tables, row_files, rows = [], [], []
     for path in files:
         try:
@@ -182,14 +183,19 @@ def _read_rows(files: list[Path], columns: list[str]) -> tuple[dict[str, Any], l
 
 
 def _schema_names(path: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         return pq.read_schema(path).names
     except (pa.ArrowException, OSError):
         return []
 
 
-def _column(array: pa.Array) -> np.ndarray:
-    """A Parquet column as numpy: scalars as (N,), fixed or variable lists as (N, K)."""
+def _column(array: Any) -> np.ndarray:
+    """A Parquet column (a pyarrow array) as numpy: scalars as (N,), fixed or variable lists as (N, K)."""
+    import pyarrow as pa
+
     if pa.types.is_list(array.type) or pa.types.is_fixed_size_list(array.type) \
             or pa.types.is_large_list(array.type):
         width = len(array[0]) if len(array) else 0
