@@ -135,3 +135,25 @@ def test_cli_store_video_prints_a_smaller_recording(tmp_path, capsys):
                              capsys=capsys)
     assert code == 0, err
     assert "frames      20" in out and (tmp_path / "rec" / "frames.mp4").is_file()
+
+
+def test_decoded_frames_are_cached_within_a_byte_budget(tmp_path, monkeypatch):
+    from timesteer.data import videostore
+
+    _, _, video = _pair(tmp_path, n=24)
+    frames = video.frames
+    cache = videostore._FrameCache(10 * 66 * 96 * 3)  # room for ten frames
+    monkeypatch.setattr(videostore, "CACHE", cache)
+    decoded = []
+    real = frames._decode
+    monkeypatch.setattr(frames, "_decode", lambda i: decoded.append(i) or real(i))
+    first = frames[np.arange(8)]
+    assert sorted(decoded) == list(range(8)) and cache.used == 8 * 66 * 96 * 3
+    again = frames[np.arange(8)]
+    np.testing.assert_array_equal(again, first)
+    assert len(decoded) == 8  # served from memory
+    frames[np.arange(8, 20)]
+    assert cache.used <= cache.budget  # the oldest went out
+    decoded.clear()
+    frames[np.arange(4)]
+    assert decoded == [0, 1, 2, 3]  # evicted, so decoded again

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +41,42 @@ ENCODER_OPTIONS = {"crf": str(CRF), "g": "1", "bf": "0"}  # every frame a keyfra
 # training fed (BENCHMARKS.md); a GPU machine's many cores may want more.
 DECODE_THREADS = int(os.environ.get("TIMESTEER_DECODE_THREADS", "0") or 0) or min(4, os.cpu_count() or 1)
 PARALLEL_FROM = 16  # frames in one request before decoding spreads over threads
+# Decoded frames kept in memory, over all open videos, least recently used first out
+# (TIMESTEER_VIDEO_CACHE_MB; 0: none). A drive that fits is decoded once, not every epoch: what lets a GPU,
+# which trains faster than one process decodes, keep its pace after the first epoch (BENCHMARKS.md).
+CACHE_MB = float(os.environ.get("TIMESTEER_VIDEO_CACHE_MB", "1024"))
+
+
+class _FrameCache:
+    """A byte-bounded LRU of decoded frames keyed by (video, frame), shared by every `VideoFrames`."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self._frames: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+        with self._lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+            return frame
+
+    def put(self, key: tuple[str, int], frame: np.ndarray) -> None:
+        if frame.nbytes > self.budget:
+            return
+        with self._lock:
+            if key in self._frames:
+                return
+            self._frames[key] = frame
+            self.used += frame.nbytes
+            while self.used > self.budget:
+                _, old = self._frames.popitem(last=False)
+                self.used -= old.nbytes
+
+
+CACHE = _FrameCache(int(CACHE_MB * 2**20))
 CONVERT_BLOCK = 32  # frames decoded and converted together by one thread
 
 # BT.601 limited range, what FFmpeg's swscale uses by default for RGB -> YUV at these sizes: the inverse,
@@ -142,6 +179,8 @@ class VideoFrames:
         except av.FFmpegError as exc:
             raise InputError(path, f"could not open the frame video ({exc}; is it truncated?)") from None
         self.shape = (len(index), height, width, 3)
+        stat = path.stat()  # the cache's name for this file as it is now: a file rewritten is another
+        self._identity = f"{path.resolve()}:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
         if expected is not None and self.shape != expected:
             raise InputError(path, f"expected frames of shape {expected}, found a video of {self.shape}")
         if not all(key for _, _, key in index):
@@ -182,14 +221,28 @@ class VideoFrames:
         wanted, inverse = np.unique(flat, return_inverse=True)
         h, w = self.shape[1], self.shape[2]
         frames = np.empty((len(wanted), h, w, 3), dtype=np.uint8)
-        starts = range(0, len(wanted), CONVERT_BLOCK)
-        if len(wanted) >= PARALLEL_FROM and DECODE_THREADS > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="timesteer-decode")
-            list(self._pool.map(lambda k: self._decode_block(wanted, k, frames), starts))
-        else:
-            for k in starts:
-                self._decode_block(wanted, k, frames)
+        name = self._identity
+        missing = []
+        for k, i in enumerate(wanted.tolist()):
+            hit = CACHE.get((name, i))
+            if hit is None:
+                missing.append(k)
+            else:
+                frames[k] = hit
+        if missing:
+            todo = wanted[missing]
+            decoded = np.empty((len(todo), h, w, 3), dtype=np.uint8)
+            starts = range(0, len(todo), CONVERT_BLOCK)
+            if len(todo) >= PARALLEL_FROM and DECODE_THREADS > 1:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="timesteer-decode")
+                list(self._pool.map(lambda k: self._decode_block(todo, k, decoded), starts))
+            else:
+                for k in starts:
+                    self._decode_block(todo, k, decoded)
+            frames[missing] = decoded
+            for i, frame in zip(todo.tolist(), decoded, strict=True):
+                CACHE.put((name, i), frame.copy())  # a copy: a row would keep its whole block alive
         return frames[inverse].reshape(*idx.shape, h, w, 3)
 
     def _decode_block(self, wanted: np.ndarray, start: int, out: np.ndarray) -> None:
