@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import make_recording
 from timesteer.data import ImportConfig, import_recording
+from timesteer.models import list_models
 from timesteer.train import TrainConfig, train
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,7 +40,7 @@ def stream_rec(tmp_path_factory):
 def stream_runs(stream_rec, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for name in ("pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "rnn", "conv3d_lstm"):
+    for name in list_models():  # every registered model: the export test walks the registry
         train(TrainConfig(data=str(stream_rec), out=str(root / name), model=name, epochs=1, batch_frames=32,
                           threads=2, progress=False, tensorboard=False))
         runs[name] = root / name

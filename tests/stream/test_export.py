@@ -10,11 +10,12 @@ import pytest
 
 from tests.helpers import run_cli
 from timesteer.data import Recording
+from timesteer.models import list_models
 from timesteer.stream import Steerer
 from timesteer.stream.export import ExportConfig, export_onnx, read_metadata
 
 
-@pytest.mark.parametrize("name", ["pilotnet", "diffnet", "cnn_gru", "cnn_lstm", "rnn", "conv3d_lstm"])
+@pytest.mark.parametrize("name", list_models())  # a model registered is a model exported (README)
 def test_onnx_matches_the_steerer_with_state_carried_by_hand(name, stream_runs, stream_rec, tmp_path):
     path = export_onnx(ExportConfig(run=str(stream_runs[name]), onnx=str(tmp_path / f"{name}.onnx")))
     meta = read_metadata(path)

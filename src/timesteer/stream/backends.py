@@ -39,14 +39,20 @@ class Step(Protocol):
 class OneStep(nn.Module):
     """frame (H, W, 3) uint8 + state tensors -> (steering (1,), *next state)."""
 
-    def __init__(self, model: SteeringModel) -> None:
+    def __init__(self, model: SteeringModel, keep_frame: bool = False) -> None:
         super().__init__()
         self.model = model
+        # For ONNX: a model that ignores its frame (`mean`) would lose the `frame` input, which every
+        # exported step promises; a term of 0 x one pixel (uint8, never NaN) keeps it, exactly.
+        self.keep_frame = keep_frame
 
     def forward(self, frame: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         x = frame.permute(2, 0, 1).unsqueeze(0).unsqueeze(0)  # (1, 1, C, H, W)
         steering, new = self.model(x, tuple(state))
-        return (steering.reshape(1), *new)
+        steering = steering.reshape(1)
+        if self.keep_frame:
+            steering = steering + frame.reshape(-1)[:1].to(steering.dtype) * 0
+        return (steering, *new)
 
 
 class TorchStep:

@@ -112,8 +112,8 @@ def export_bytes(model: SteeringModel, info: RunInfo, opset: int = 17) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
-            torch.onnx.export(OneStep(model).eval(), (frame, *state), buffer, input_names=names_in,
-                              output_names=names_out, opset_version=opset, dynamo=False)
+            torch.onnx.export(OneStep(model, keep_frame=True).eval(), (frame, *state), buffer,
+                              input_names=names_in, output_names=names_out, opset_version=opset, dynamo=False)
         proto = onnx.load_from_string(buffer.getvalue())
         meta = metadata(info, model, [tuple(s.shape) for s in state])
         for key, value in meta.items():
