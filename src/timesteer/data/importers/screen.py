@@ -77,21 +77,26 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def screen_signals(parsed: ParsedSource, skips: Skips) -> np.ndarray:
-    """A mask of the frames whose timestamp and signals are usable; the others are added to `skips`."""
+    """A mask of the frames whose timestamp and signals are usable; the others are added to `skips`.
+    Vectorised over the columns; only the (usually few) bad rows are looked at one by one."""
     n = len(parsed)
-    ok = np.ones(n, dtype=bool)
     limit = STEERING_LIMITS.get(parsed.steering.unit)
-    columns = [("timestamp", parsed.timestamps_s), *parsed.signals.items()]
-    for i in range(n):
+    columns = [("timestamp", np.asarray(parsed.timestamps_s, dtype=np.float64)),
+               *((k, np.asarray(v, dtype=np.float64)) for k, v in parsed.signals.items())]
+    bad = np.zeros(n, dtype=bool)
+    for name, values in columns:
+        bad |= ~np.isfinite(values)
+        if name == "steering" and limit is not None:
+            with np.errstate(invalid="ignore"):
+                bad |= np.abs(values) > limit * (1 + 1e-6)
+    for i in np.flatnonzero(bad):
         for name, values in columns:
-            value = float(values[i])
-            problem = _problem(name, value, limit, parsed.steering.unit)
+            problem = _problem(name, float(values[i]), limit, parsed.steering.unit)
             if problem is not None:
-                path, line = parsed.locate(i)
+                path, line = parsed.locate(int(i))
                 skips.add(InputError(path, problem[1], row=line), problem[0])
-                ok[i] = False
                 break
-    return ok
+    return ~bad
 
 
 def _problem(name: str, value: float, limit: float | None, unit: str) -> tuple[str, str] | None:
