@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from timesteer.data.manifest import Segment
 from timesteer.data.splits import split_by_time
@@ -68,11 +67,3 @@ def test_windows_fit_their_warmup_inside_the_span():
 def test_single_frame_windows_visit_each_frame_once():
     plan = plan_windows([(0, 64)], batch=16, seq_len=1, warmup=0, rng=np.random.default_rng(0))
     assert sorted(plan.starts.ravel().tolist()) == list(range(64))
-
-
-def test_shard_splits_lanes_between_processes():
-    plan = plan_lanes([(0, 400)], 4, 10, np.random.default_rng(0))
-    parts = [plan.shard(r, 2) for r in range(2)]
-    assert np.array_equal(np.concatenate([p.starts for p in parts], axis=1), plan.starts)
-    with pytest.raises(ValueError):
-        plan.shard(0, 3)

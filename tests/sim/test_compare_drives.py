@@ -142,3 +142,30 @@ def test_numbers_json_cannot_hold_are_one_line(tmp_path, capsys, number):
     code, _, err = run_cli("compare-drives", f"a={good}", f"b={tmp_path / 'bad.json'}", capsys=capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert str(tmp_path / "bad.json") in err
+
+
+BLOCK_SIMULATORS = r"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):  # as on a machine where gymnasium is not installed
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("gymnasium", "Box2D", "pygame"):
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, Block())
+from timesteer.cli import main
+code = main(sys.argv[1:])
+print("gymnasium imported:", "gymnasium" in sys.modules)
+sys.exit(code)
+"""
+
+
+def test_compare_drives_needs_no_simulator_installed(tmp_path):
+    """compare-drives only does arithmetic on JSON: it runs where gymnasium is not installed (issue 31)."""
+    import subprocess
+    import sys
+
+    a = _write(tmp_path / "a.json", [_track("a:1", 0), _track("b:1", 1)])
+    b = _write(tmp_path / "b.json", [_track("a:1", 1), _track("b:1", 1)])
+    out = subprocess.run([sys.executable, "-c", BLOCK_SIMULATORS, "compare-drives", f"one={a}", f"two={b}"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "minus one" in out.stdout and "gymnasium imported: False" in out.stdout

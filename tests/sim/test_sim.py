@@ -181,3 +181,14 @@ def test_the_camera_does_not_show_the_wheels_angle():
         body = (frame[..., 0] > 120) & (frame[..., 1] < 90)
         wheel = frame.astype(int).sum(axis=-1) < 60
         assert not (body | wheel)[around].any()
+
+
+def test_carracings_constants_are_gymnasiums():
+    """carracing.py writes gymnasium's values down so that importing it needs no gymnasium: they must agree."""
+    from gymnasium.envs.box2d import car_dynamics, car_racing
+
+    from timesteer.sim import carracing
+
+    assert carracing.FPS == car_racing.FPS
+    assert carracing.OBS_SIZE == (car_racing.STATE_H, car_racing.STATE_W)
+    assert carracing.CAR_SIZE == car_dynamics.SIZE

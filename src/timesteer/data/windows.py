@@ -39,13 +39,6 @@ class Plan:
     def lanes(self) -> int:
         return int(self.starts.shape[1])
 
-    def shard(self, rank: int, world: int) -> Plan:
-        """This process's share of the lanes (torchrun): contiguous lanes, time order kept in each."""
-        if self.lanes % world:
-            raise ValueError(f"{self.lanes} lanes do not divide among {world} processes")
-        per = self.lanes // world
-        sl = slice(rank * per, (rank + 1) * per)
-        return Plan(self.starts[:, sl], self.reset[:, sl], self.seq_len, self.warmup)
 
 
 def _tile(spans: list[Span], seq_len: int, warmup: int, offset: int) -> list[tuple[int, int]]:

@@ -15,18 +15,21 @@ joint stops at 0.4 rad. The pedals hold a target speed with a proportional contr
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from gymnasium.envs.box2d import car_dynamics, car_racing
 
 from timesteer.sim.interface import LaneState
 from timesteer.sim.track import Track
 
-FPS = car_racing.FPS  # physics steps per second (50)
-OBS_SIZE = (car_racing.STATE_H, car_racing.STATE_W)  # (96, 96)
+# gymnasium's values, written here so that importing this module does not import gymnasium (`compare-drives`
+# only does arithmetic on JSON); tests/sim/test_sim.py checks them against gymnasium's own.
+FPS = 50  # physics steps per second: car_racing.FPS
+OBS_SIZE = (96, 96)  # (car_racing.STATE_H, car_racing.STATE_W)
 DASHBOARD_ROWS = 12  # the bottom 5/40 of the observation
 MAX_STEER_RAD = 0.4  # the front wheels' joint limit
-WHEELBASE_M = (80 + 82) * car_dynamics.SIZE  # wheel positions y = +80 and -82, times the car's SIZE
+CAR_SIZE = 0.02  # car_dynamics.SIZE
+WHEELBASE_M = (80 + 82) * CAR_SIZE  # wheel positions y = +80 and -82, times the car's SIZE
 ZOOM_IN_S = 1.0  # the first second zooms in from far away: nobody steers from those frames
 PEDAL_GAIN = 0.08  # throttle per m/s of speed error
 # The car sprite, its wheels at full lock included, in the 96x96 observation (the camera follows the car,
@@ -46,6 +49,8 @@ class CarRacingSim:
     crop_bottom = DASHBOARD_ROWS
 
     def __init__(self, seed: int) -> None:
+        from gymnasium.envs.box2d import car_racing  # here: only a simulator needs gymnasium
+
         self.seed = seed
         self.env = car_racing.CarRacing(render_mode=None, continuous=True)
         self.env.reset(seed=seed)
@@ -59,7 +64,7 @@ class CarRacingSim:
         return float(self.env.t)
 
     @property
-    def car(self) -> car_dynamics.Car:
+    def car(self) -> Any:  # gymnasium's car_dynamics.Car
         return self.env.car
 
     @property
@@ -120,13 +125,11 @@ class CarRacingSim:
         return self.track.heading_change(self._s_m, ahead_m)
 
     def put_back(self) -> None:
+        from gymnasium.envs.box2d import car_dynamics
+
         self.car.destroy()
         self.env.car = car_dynamics.Car(self.env.world, *self.track.pose_at(self._index + 1))
         self._locate()
 
     def close(self) -> None:
         self.env.close()
-
-
-def crop_dashboard(obs: np.ndarray) -> np.ndarray:
-    return obs[: OBS_SIZE[0] - DASHBOARD_ROWS]

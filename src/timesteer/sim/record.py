@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import gymnasium
 import numpy as np
 
 from timesteer.config import Fraction, FrameSkip, Laps, PixelsAcross, Seconds, Seed, Workers, to_dict, validate
@@ -146,5 +145,7 @@ def record_sim(cfg: RecordConfig) -> Path:
 
 def _simulator_version(sim: str) -> str:
     if sim == "carracing":
+        import gymnasium  # here: importing timesteer.sim must not need the simulator
+
         return f"gymnasium {gymnasium.__version__} CarRacing-v3"
     return "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)"
