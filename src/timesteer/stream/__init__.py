@@ -1,5 +1,6 @@
 """Live use: a Steerer (one frame in, one angle out, state carried), ONNX export, a drive server."""
 
-from timesteer.stream.steerer import Preprocessing, Steerer
+from timesteer.stream.preprocessing import Preprocessing
+from timesteer.stream.steerer import Steerer
 
 __all__ = ["Preprocessing", "Steerer"]

@@ -26,7 +26,7 @@ from timesteer.errors import TimesteerError
 from timesteer.files import write_bytes, writing
 from timesteer.models import SteeringModel
 from timesteer.stream.backends import OneStep
-from timesteer.stream.steerer import Preprocessing
+from timesteer.stream.preprocessing import Preprocessing
 from timesteer.train.run import RunInfo, Which, load_run
 
 # The TorchScript exporter's range; below 13 some of the models' operators have no ONNX form.

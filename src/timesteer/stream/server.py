@@ -46,7 +46,8 @@ from timesteer.config import Range, Threads, validate
 from timesteer.data.imaging import decode_image_bytes
 from timesteer.errors import InputError, TimesteerError
 from timesteer.stream.backends import Backend
-from timesteer.stream.steerer import Preprocessing, Steerer
+from timesteer.stream.preprocessing import Preprocessing
+from timesteer.stream.steerer import Steerer
 from timesteer.train.run import Which
 
 log = logging.getLogger("timesteer.serve")

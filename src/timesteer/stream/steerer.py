@@ -13,48 +13,16 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from timesteer.data.imaging import FrameShaper
 from timesteer.errors import InputError, TimesteerError
 from timesteer.models import SteeringModel
 from timesteer.stream.backends import Backend, OnnxStep, Step, TorchStep, onnx_metadata
-from timesteer.train.run import RunInfo, Which, load_run
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a native camera frame becomes a model input (recorded at import, used live)."""
-
-    source_height: int
-    source_width: int
-    crop_top: int
-    crop_bottom: int
-    height: int
-    width: int
-
-    @classmethod
-    def from_run_info(cls, info: RunInfo) -> Preprocessing:
-        f = info.data.frame
-        return cls(f.source_height or f.height, f.source_width or f.width, f.crop_top, f.crop_bottom, f.height,
-                   f.width)
-
-    def shaper(self) -> FrameShaper:
-        cropped = self.source_height - self.crop_top - self.crop_bottom
-        resize = (self.height, self.width) != (cropped, self.source_width)
-        return FrameShaper(self.source_height, self.source_width, self.crop_top, self.crop_bottom,
-                           self.height if resize else None, self.width if resize else None)
-
-    def describe(self) -> str:
-        cropped = self.source_height - self.crop_top - self.crop_bottom
-        resize = (f"resize to {self.height}x{self.width} (Pillow bilinear, antialiased)"
-                  if (self.height, self.width) != (cropped, self.source_width) else "no resize")
-        return (f"RGB uint8 {self.source_height}x{self.source_width} (HxW); crop {self.crop_top} rows from the top "
-                f"and {self.crop_bottom} from the bottom; {resize}")
+from timesteer.stream.preprocessing import Preprocessing
+from timesteer.train.run import Which, load_run
 
 
 class Steerer:

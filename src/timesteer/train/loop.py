@@ -156,33 +156,89 @@ def _absolute(cfg: TrainConfig) -> dict[str, Any]:
             "out": str(Path(cfg.out).absolute())}
 
 
+@dataclass
+class _Run:
+    """Everything an epoch needs, set up once by `_train` (or restored from `last.pt`)."""
+
+    cfg: TrainConfig
+    data: TrainData
+    d: Dist
+    device: torch.device
+    run_dir: Path
+    model: SteeringModel
+    net: torch.nn.Module  # the model, or its DDP wrapper under torchrun
+    norm: dict[str, Any]
+    schedule: Schedule
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    info: dict[str, Any]  # what run.json says of the run, beside its status
+    loss_weights: np.ndarray | None
+    measure_gtt: bool
+    val_targets: np.ndarray
+
+
+@dataclass
+class _Progress:
+    """Where the run stands between epochs: what `last.pt` keeps and `--resume` restores."""
+
+    first_epoch: int = 0
+    best_val: float = math.inf
+    best_epoch: int = -1
+    stale: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: torch.device) -> TrainResult:
+    """The whole run: set up (or restore), then per epoch train, validate, checkpoint, stop early."""
     keep_freed_memory()  # each step's tensors reuse the last step's pages (cnn_gru: 1.5-1.7x on 2 cores)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.out)
     payload = _resume_payload(run_dir, resume, d.is_main)
+    run = _set_up(cfg, data, payload, d, device, run_dir)
+    progress = _restore(run, payload) if payload is not None else _Progress()
+    log = None
+    if d.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_run(run_dir, {**run.info, "status": "running", "epochs_done": progress.first_epoch,
+                             "best_epoch": progress.best_epoch, "best_val_rmse": _finite(progress.best_val)})
+        log = Logbook(run_dir, cfg.tensorboard, progress.first_epoch)
+    if cfg.grad_through_time and not run.measure_gtt and d.is_main:
+        why = "takes its own command (not fed to this measurement)" if run.model.command_input else \
+            "has no GRU, LSTM or RNN recurrence to measure"
+        print(f"--grad-through-time: {run.model.name} {why}; not measured")
 
-    # ---- model and normalisation
-    if payload is not None:
-        check_resume(payload, cfg, data, run_dir / "last.pt")
-        model = model_from_payload(payload, run_dir / "last.pt")
-        norm = checkpoint_field(payload, "normalization", dict, run_dir / "last.pt")
-    elif cfg.init:
-        start = Path(cfg.init) / "best.pt"
-        init_payload = load_checkpoint(start)
-        model = model_from_payload(init_payload, start)
-        norm = checkpoint_field(init_payload, "normalization", dict, start)
-        if (model.name, list(model.in_shape), list(model.outputs)) != (cfg.model, list(data.in_shape),
-                                                                       list(data.outputs)):
-            raise TimesteerError(f"{cfg.init}: holds a {model.name} for {model.in_shape} frames and outputs "
-                                 f"{list(model.outputs)}; --init needs a {cfg.model} for {data.in_shape} and "
-                                 f"{list(data.outputs)}")
-    else:
-        torch.manual_seed(cfg.seed)
-        model = create_model(cfg.model, in_shape=data.in_shape, outputs=data.outputs, **cfg.model_config)
-        norm = normalization(data)
-        model.set_normalization(**norm)
+    for epoch in range(progress.first_epoch, cfg.epochs):
+        row = _train_one_epoch(run, epoch)
+        row["val_rmse"], row["val_mae"] = _validate(run, epoch)
+        progress.history.append(row)
+        improved = row["val_rmse"] is not None and row["val_rmse"] < progress.best_val
+        if improved or row["val_rmse"] is None:
+            progress.best_val = row["val_rmse"] if row["val_rmse"] is not None else math.inf
+            progress.best_epoch, progress.stale = epoch, 0
+        else:
+            progress.stale += 1
+        stop = cfg.patience > 0 and progress.stale >= cfg.patience
+        if d.is_main:
+            assert log is not None
+            log.write(row)
+            _save_epoch(run, progress, epoch, row, improved, stop)
+        d.barrier()
+        if stop:
+            break
+    if log is not None:
+        log.close()
+    return TrainResult(run_dir, progress.best_epoch, progress.best_val, len(progress.history), progress.history)
+
+
+def _set_up(cfg: TrainConfig, data: TrainData, payload: dict[str, Any] | None, d: Dist, device: torch.device,
+            run_dir: Path) -> _Run:
+    """Model and normalisation (new, warm-started with --init, or from `last.pt`), batch schedule,
+    optimiser and learning-rate schedule, and what run.json will say of the run."""
+    model, norm = _model_and_normalization(cfg, data, payload, run_dir)
     model.to(device)
     if device.type != "cuda":
         model.channels_last()
@@ -191,7 +247,7 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
 
-    # ---- optimiser and schedule (biases and normalisation-free params get no weight decay)
+    # Biases and normalisation-free parameters get no weight decay.
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -201,29 +257,10 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, cfg.min_lr_ratio))
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    first_epoch, best_val, best_epoch, stale, history = 0, math.inf, -1, 0, []
-    if payload is not None:
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        if payload.get("scaler"):
-            scaler.load_state_dict(payload["scaler"])
-        first_epoch = checkpoint_field(payload, "epoch", int, run_dir / "last.pt") + 1
-        best_val = checkpoint_field(payload, "best_val_rmse", float, run_dir / "last.pt")
-        best_epoch = checkpoint_field(payload, "best_epoch", int, run_dir / "last.pt")
-        stale = checkpoint_field(payload, "stale_epochs", int, run_dir / "last.pt")
-        history = list(checkpoint_field(payload, "history", list, run_dir / "last.pt"))
-        if first_epoch >= cfg.epochs:
-            raise TimesteerError(f"{run_dir}: already at {first_epoch} of {cfg.epochs} epochs; pass --epochs N to "
-                                 f"go on to N")
-        if cfg.patience and stale >= cfg.patience:
-            raise TimesteerError(f"{run_dir}: stopped early after {stale} epochs without a better validation RMSE "
-                                 f"(--patience {cfg.patience}); pass a larger --patience (or 0) to go on")
-    net = model
+    net: torch.nn.Module = model
     if d.enabled:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    run_info = {
+    info = {
         "timesteer_version": __version__,
         "config": _absolute(cfg),
         "init": str(Path(cfg.init).absolute()) if cfg.init else None,
@@ -235,138 +272,174 @@ def _train(cfg: TrainConfig, data: TrainData, resume: bool, d: Dist, device: tor
                      "device": str(device), "amp": use_amp},
         "normalization": norm,
     }
-    log = None
-    if d.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_run(run_dir, {**run_info, "status": "running", "epochs_done": first_epoch,
-                             "best_epoch": best_epoch, "best_val_rmse": _finite(best_val)})
-        log = Logbook(run_dir, cfg.tensorboard, first_epoch)
-    val_targets = data.val_targets()[span_indexes(data.val_spans), 0]
-    measure_gtt = cfg.grad_through_time and recurrence_of(model) is not None
-    if cfg.grad_through_time and not measure_gtt and d.is_main:
-        why = "takes its own command (not fed to this measurement)" if model.command_input else \
-            "has no GRU, LSTM or RNN recurrence to measure"
-        print(f"--grad-through-time: {model.name} {why}; not measured")
-
     loss_weights = keyframe_weights(data.targets[:, 0], data.train_spans, cfg.keyframe_weight) \
         if cfg.keyframe_weight > 0 else None
+    return _Run(cfg, data, d, device, run_dir, model, net, norm, schedule, steps_per_epoch, optimizer, scheduler,
+                scaler, use_amp, info, loss_weights,
+                measure_gtt=cfg.grad_through_time and recurrence_of(model) is not None,
+                val_targets=data.val_targets()[span_indexes(data.val_spans), 0])
 
-    # ---- epochs
-    for epoch in range(first_epoch, cfg.epochs):
-        # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        epoch_rng = np.random.default_rng([cfg.seed, epoch])
-        plan = schedule.plan(data, epoch_rng)
-        plan = Plan(plan.starts[:steps_per_epoch], plan.reset[:steps_per_epoch], plan.seq_len, plan.warmup)
-        # Time warp only where time is used: a single frame has no motion to read.
-        warp = warp_index(len(data.targets), data.train_spans, cfg.augment.time_warp, epoch_rng) \
-            if uses_time(model) and cfg.augment.time_warp > 0 else None
-        stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
-                             lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
-                             commands=data.commands if model.command_input else None, device=device, warp=warp,
-                             weights=loss_weights)
-        model.train()
-        state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
-        gtt: list[np.ndarray] = []
-        gtt_batches = 0
-        bar = tqdm(total=plan.steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False,
-                   disable=not (cfg.progress and d.is_main))
-        for batch in stream:
-            x = batch.frames.to(device, non_blocking=True)
-            c = batch.commands.to(device) if batch.commands is not None else None
-            c_hist, c_now = (c[:, : batch.warmup], c[:, batch.warmup :]) if c is not None else (None, None)
-            y = model.standardize_targets(batch.targets.to(device))
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                if schedule.stateful and state is not None:
-                    state = model.reset_state(state, batch.reset.to(device))
-                elif batch.warmup:
-                    # Frame history / burn-in: build the state from the leading frames, outputs unneeded.
-                    state = model.prime_state(x[:, : batch.warmup], commands=c_hist)
-                else:
-                    state = None
-                if measure_gtt and gtt_batches < GTT_BATCHES:
-                    gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
-                    gtt_batches += 1
-                out, state = net(x[:, batch.warmup :], state, standardized=True, commands=c_now)
-                loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
-                                             batch.weights.to(device) if batch.weights is not None else None)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scale = scaler.get_scale() if use_amp else 1.0
-            scaler.step(optimizer)
-            scaler.update()
-            # A step whose fp16 gradients overflowed is skipped (and the scale lowered); so is its place in
-            # the learning-rate schedule (also what keeps PyTorch from warning about the order).
-            if not use_amp or scaler.get_scale() >= scale:
-                scheduler.step()
-            state = tuple(s.detach() for s in state) if schedule.stateful else None
-            n = y.shape[0] * y.shape[1]
-            loss_sum += loss.item() * n
-            mse_sum += steer_mse.item() * n
-            frames_done += n
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / frames_done:.4f}",
-                            fps=f"{frames_done * d.world / (time.perf_counter() - t_start):.0f}")
-        bar.close()
-        seconds = time.perf_counter() - t_start
-        if not math.isfinite(loss_sum):
-            raise TimesteerError(f"{run_dir}: epoch {epoch + 1}: the training loss is not finite; lower --lr or "
-                                 f"check the data (the run keeps its last good epoch)")
 
-        # ---- validation, on rank 0, in time order with state carried (the way the model drives)
-        val_rmse = val_mae = None
-        if d.is_main and data.val_spans:
-            pred = predict_spans(model, data.val_frames, data.val_spans, device, commands=data.commands)[:, 0]
-            err = pred - val_targets
-            val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
-        val_rmse = d.broadcast(val_rmse)
-        if val_rmse is not None and not math.isfinite(val_rmse):
-            raise TimesteerError(f"{run_dir}: epoch {epoch + 1}: the model's validation output is not finite; lower "
-                                 f"--lr (the run keeps its last good epoch)")
-        target_std = float(model.target_std[0])
-        row = {
-            "epoch": epoch + 1, "train_loss": d.mean(loss_sum / max(1, frames_done)),
-            "train_rmse": math.sqrt(d.mean(mse_sum / max(1, frames_done))) * target_std,
-            "val_rmse": val_rmse, "val_mae": val_mae, "lr": scheduler.get_last_lr()[0],
-            "frames": frames_done * d.world, "seconds": seconds, "frames_per_s": frames_done * d.world / seconds,
-            "data_wait_fraction": stream.wait_s / seconds, "peak_rss_mib": peak_rss_mib(),
-        }
-        if gtt:
-            row["grad_through_time"] = " ".join(f"{v:.4g}" for v in np.nanmean(np.stack(gtt), axis=0))
-        history.append(row)
-        improved = val_rmse is not None and val_rmse < best_val
-        if improved or val_rmse is None:
-            best_val, best_epoch, stale = (val_rmse if val_rmse is not None else math.inf), epoch, 0
-        else:
-            stale += 1
-        stop = cfg.patience > 0 and stale >= cfg.patience
+def _model_and_normalization(cfg: TrainConfig, data: TrainData, payload: dict[str, Any] | None,
+                             run_dir: Path) -> tuple[SteeringModel, dict[str, Any]]:
+    if payload is not None:
+        check_resume(payload, cfg, data, run_dir / "last.pt")
+        model = model_from_payload(payload, run_dir / "last.pt")
+        return model, checkpoint_field(payload, "normalization", dict, run_dir / "last.pt")
+    if cfg.init:
+        start = Path(cfg.init) / "best.pt"
+        init_payload = load_checkpoint(start)
+        model = model_from_payload(init_payload, start)
+        if (model.name, list(model.in_shape), list(model.outputs)) != (cfg.model, list(data.in_shape),
+                                                                       list(data.outputs)):
+            raise TimesteerError(f"{cfg.init}: holds a {model.name} for {model.in_shape} frames and outputs "
+                                 f"{list(model.outputs)}; --init needs a {cfg.model} for {data.in_shape} and "
+                                 f"{list(data.outputs)}")
+        return model, checkpoint_field(init_payload, "normalization", dict, start)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, in_shape=data.in_shape, outputs=data.outputs, **cfg.model_config)
+    norm = normalization(data)
+    model.set_normalization(**norm)
+    return model, norm
 
-        # ---- checkpoints (rank 0), atomic: a kill at any moment loses at most this epoch
-        if d.is_main:
-            assert log is not None
-            log.write(row)
-            ckpt = {"model": model_payload(model), "normalization": norm, "train_config": to_dict(cfg),
-                    "data": run_info["data"], "schedule": run_info["schedule"],
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict() if use_amp else {}, "epoch": epoch,
-                    "best_val_rmse": best_val, "best_epoch": best_epoch, "stale_epochs": stale,
-                    "history": history}
-            if improved or val_rmse is None:
-                save_checkpoint(run_dir / "best.pt", ckpt)
-            save_checkpoint(run_dir / "last.pt", ckpt)
-            status = "early-stopped" if stop else ("finished" if epoch == cfg.epochs - 1 else "running")
-            _write_run(run_dir, {**run_info, "status": status, "epochs_done": epoch + 1, "best_epoch": best_epoch,
-                                 "best_val_rmse": _finite(best_val), "last": _clean(row)})
-            if cfg.progress:
-                tqdm.write(_epoch_line(row, cfg.epochs, improved, data.first.manifest.steering.unit))
-        d.barrier()
-        if stop:
-            break
-    if log is not None:
-        log.close()
-    return TrainResult(run_dir, best_epoch, best_val, len(history), history)
+
+def _restore(run: _Run, payload: dict[str, Any]) -> _Progress:
+    """The optimiser, schedules and progress of `last.pt`; refuses a run that has nothing left to do."""
+    cfg, where = run.cfg, run.run_dir / "last.pt"
+    run.optimizer.load_state_dict(payload["optimizer"])
+    run.scheduler.load_state_dict(payload["scheduler"])
+    if payload.get("scaler"):
+        run.scaler.load_state_dict(payload["scaler"])
+    progress = _Progress(
+        first_epoch=checkpoint_field(payload, "epoch", int, where) + 1,
+        best_val=checkpoint_field(payload, "best_val_rmse", float, where),
+        best_epoch=checkpoint_field(payload, "best_epoch", int, where),
+        stale=checkpoint_field(payload, "stale_epochs", int, where),
+        history=list(checkpoint_field(payload, "history", list, where)))
+    if progress.first_epoch >= cfg.epochs:
+        raise TimesteerError(f"{run.run_dir}: already at {progress.first_epoch} of {cfg.epochs} epochs; pass "
+                             f"--epochs N to go on to N")
+    if cfg.patience and progress.stale >= cfg.patience:
+        raise TimesteerError(f"{run.run_dir}: stopped early after {progress.stale} epochs without a better "
+                             f"validation RMSE (--patience {cfg.patience}); pass a larger --patience (or 0) to go on")
+    return progress
+
+
+def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over this epoch's plan; returns the epoch's row of metrics.csv (validation not yet in)."""
+    cfg, data, d, model, device = run.cfg, run.data, run.d, run.model, run.device
+    # Everything random in an epoch derives from (seed, epoch): resuming replays it exactly.
+    torch.manual_seed(cfg.seed * 100_003 + epoch)
+    epoch_rng = np.random.default_rng([cfg.seed, epoch])
+    plan = run.schedule.plan(data, epoch_rng)
+    plan = Plan(plan.starts[:run.steps_per_epoch], plan.reset[:run.steps_per_epoch], plan.seq_len, plan.warmup)
+    # Time warp only where time is used: a single frame has no motion to read.
+    warp = warp_index(len(data.targets), data.train_spans, cfg.augment.time_warp, epoch_rng) \
+        if uses_time(model) and cfg.augment.time_warp > 0 else None
+    stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
+                         lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
+                         commands=data.commands if model.command_input else None, device=device, warp=warp,
+                         weights=run.loss_weights)
+    model.train()
+    state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
+    gtt: list[np.ndarray] = []
+    bar = tqdm(total=plan.steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=False,
+               disable=not (cfg.progress and d.is_main))
+    for batch in stream:
+        x = batch.frames.to(device, non_blocking=True)
+        c = batch.commands.to(device) if batch.commands is not None else None
+        c_hist, c_now = (c[:, : batch.warmup], c[:, batch.warmup :]) if c is not None else (None, None)
+        y = model.standardize_targets(batch.targets.to(device))
+        with torch.autocast(device.type, dtype=torch.float16, enabled=run.use_amp):
+            if run.schedule.stateful and state is not None:
+                state = model.reset_state(state, batch.reset.to(device))
+            elif batch.warmup:
+                # Frame history / burn-in: build the state from the leading frames, outputs unneeded.
+                state = model.prime_state(x[:, : batch.warmup], commands=c_hist)
+            else:
+                state = None
+            if run.measure_gtt and len(gtt) < GTT_BATCHES:
+                gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
+            out, state = run.net(x[:, batch.warmup :], state, standardized=True, commands=c_now)
+            loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
+                                         batch.weights.to(device) if batch.weights is not None else None)
+        _step(run, loss)
+        state = tuple(s.detach() for s in state) if run.schedule.stateful else None
+        n = y.shape[0] * y.shape[1]
+        loss_sum += loss.item() * n
+        mse_sum += steer_mse.item() * n
+        frames_done += n
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum / frames_done:.4f}",
+                        fps=f"{frames_done * d.world / (time.perf_counter() - t_start):.0f}")
+    bar.close()
+    seconds = time.perf_counter() - t_start
+    if not math.isfinite(loss_sum):
+        raise TimesteerError(f"{run.run_dir}: epoch {epoch + 1}: the training loss is not finite; lower --lr or "
+                             f"check the data (the run keeps its last good epoch)")
+    target_std = float(model.target_std[0])
+    row = {
+        "epoch": epoch + 1, "train_loss": d.mean(loss_sum / max(1, frames_done)),
+        "train_rmse": math.sqrt(d.mean(mse_sum / max(1, frames_done))) * target_std,
+        "val_rmse": None, "val_mae": None, "lr": run.scheduler.get_last_lr()[0],
+        "frames": frames_done * d.world, "seconds": seconds, "frames_per_s": frames_done * d.world / seconds,
+        "data_wait_fraction": stream.wait_s / seconds, "peak_rss_mib": peak_rss_mib(),
+    }
+    if gtt:
+        row["grad_through_time"] = " ".join(f"{v:.4g}" for v in np.nanmean(np.stack(gtt), axis=0))
+    return row
+
+
+def _step(run: _Run, loss: torch.Tensor) -> None:
+    """Backward, clip, optimiser and learning-rate step (through the fp16 gradient scaler on CUDA)."""
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    scale = run.scaler.get_scale() if run.use_amp else 1.0
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    # A step whose fp16 gradients overflowed is skipped (and the scale lowered); so is its place in the
+    # learning-rate schedule (also what keeps PyTorch from warning about the order).
+    if not run.use_amp or run.scaler.get_scale() >= scale:
+        run.scheduler.step()
+
+
+def _validate(run: _Run, epoch: int) -> tuple[float | None, float | None]:
+    """RMSE and MAE on the validation spans, on rank 0, in time order with the state carried (the way
+    the model drives); every rank gets the RMSE (early stopping is decided alike everywhere)."""
+    val_rmse = val_mae = None
+    if run.d.is_main and run.data.val_spans:
+        pred = predict_spans(run.model, run.data.val_frames, run.data.val_spans, run.device,
+                             commands=run.data.commands)[:, 0]
+        err = pred - run.val_targets
+        val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
+    val_rmse = run.d.broadcast(val_rmse)
+    if val_rmse is not None and not math.isfinite(val_rmse):
+        raise TimesteerError(f"{run.run_dir}: epoch {epoch + 1}: the model's validation output is not finite; "
+                             f"lower --lr (the run keeps its last good epoch)")
+    return val_rmse, val_mae
+
+
+def _save_epoch(run: _Run, progress: _Progress, epoch: int, row: dict[str, Any], improved: bool,
+                stop: bool) -> None:
+    """Checkpoints (rank 0), atomic: a kill at any moment loses at most this epoch; then run.json."""
+    cfg = run.cfg
+    ckpt = {"model": model_payload(run.model), "normalization": run.norm, "train_config": to_dict(cfg),
+            "data": run.info["data"], "schedule": run.info["schedule"],
+            "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict() if run.use_amp else {}, "epoch": epoch,
+            "best_val_rmse": progress.best_val, "best_epoch": progress.best_epoch, "stale_epochs": progress.stale,
+            "history": progress.history}
+    if improved or row["val_rmse"] is None:
+        save_checkpoint(run.run_dir / "best.pt", ckpt)
+    save_checkpoint(run.run_dir / "last.pt", ckpt)
+    status = "early-stopped" if stop else ("finished" if epoch == cfg.epochs - 1 else "running")
+    _write_run(run.run_dir, {**run.info, "status": status, "epochs_done": epoch + 1,
+                             "best_epoch": progress.best_epoch, "best_val_rmse": _finite(progress.best_val),
+                             "last": _clean(row)})
+    if cfg.progress:
+        tqdm.write(_epoch_line(row, cfg.epochs, improved, run.data.first.manifest.steering.unit))
 
 
 GTT_BATCHES = 3  # batches an epoch on which gradients through time are measured
