@@ -20,9 +20,10 @@ def test_demo_end_to_end(tmp_path):
     assert [m["model"] for m in summary["models"]] == ["expert", "pilotnet", "cnn_gru"]
     assert summary["conditions"] == "hard" and "latency 100 ms" in summary["conditions_text"]
     assert summary["train_seeds"] == [1, 2]  # given seeds are kept under quick, not replaced by its defaults
-    assert 0 <= summary["models"][0]["autonomy_pct"] <= 100.0
+    for m in summary["models"]:  # (a bound on autonomy would prove nothing: it is clamped to 0-100)
+        assert (m["interventions"] == 0) == (m["autonomy_pct"] == 100.0), m
     for m in summary["models"][1:]:
-        assert 0.0 <= m["autonomy_pct"] <= 100.0 and m["rmse"] > 0
+        assert m["rmse"] > 0
         assert (index.parent / m["page"]).is_file()
         assert (index.parent / m["page"]).with_name("drive.mp4").stat().st_size > 1000
     comparison = summary["cnn_gru_minus_pilotnet"]

@@ -87,5 +87,9 @@ def test_radian_models_need_the_cars_full_lock(tmp_path):
     with pytest.raises(TimesteerError, match="max_steering_rad"):
         TimesteerPilot(tmp_path / "run")
     pilot = TimesteerPilot(tmp_path / "run", max_steering_rad=0.4, clock=lambda: 0.0)
-    angle, _ = pilot.run(np.zeros((96, 96, 3), np.uint8))
-    assert -1.0 <= angle <= 1.0
+    frame = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    angle, _ = pilot.run(frame)
+    # Radians over the car's full lock: the model's own answer, scaled (run() clips, so a bound proves nothing).
+    steerer = Steerer.from_run(tmp_path / "run")
+    assert steerer.to_rad is not None
+    assert angle == pytest.approx(np.clip(steerer.step(frame, 0.0) * steerer.to_rad / 0.4, -1, 1), abs=1e-5)
