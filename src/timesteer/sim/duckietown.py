@@ -18,11 +18,13 @@ back on the lane centre facing along it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -86,8 +88,11 @@ class DuckietownSim:
     def __init__(self, seed: int, map_name: str = "loop_empty") -> None:
         self.seed, self.map_name = seed, map_name
         python = check_environment()
+        # The worker's stderr goes to a file nobody has to drain (a pipe left unread would fill and stall
+        # the worker); when the worker dies, its last line is what the error says.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen([str(python), str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env={**os.environ, "PYGLET_HEADLESS": "true"})
+                                     stderr=self._stderr, env={**os.environ, "PYGLET_HEADLESS": "true"})
         opened = self._ask({"op": "open", "map": map_name, "seed": seed, "width": CAMERA_HW[1],
                             "height": CAMERA_HW[0], "physics_hz": PHYSICS_HZ})
         self.half_width_m = float(opened["half_width_m"])
@@ -100,13 +105,27 @@ class DuckietownSim:
             self.proc.stdin.write(struct.pack(">I", len(data)) + data)  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError):
-            raise TimesteerError(f"the Duckietown simulator ({self.map_name}, seed {self.seed}) stopped") from None
+            raise TimesteerError(f"the Duckietown simulator ({self.map_name}, seed {self.seed}) stopped"
+                                 f"{self._last_words()}") from None
 
     def _read(self, n: int) -> bytes:
         data = self.proc.stdout.read(n)  # type: ignore[union-attr]
         if data is None or len(data) < n:
-            raise TimesteerError(f"the Duckietown simulator ({self.map_name}, seed {self.seed}) stopped answering")
+            raise TimesteerError(f"the Duckietown simulator ({self.map_name}, seed {self.seed}) stopped answering"
+                                 f"{self._last_words()}")
         return data
+
+    def _last_words(self) -> str:
+        """'; it said: LINE', the last line the dead worker wrote to stderr (a traceback's verdict), or ''."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=2)  # let it finish writing
+        try:
+            self._stderr.seek(0)
+            lines = [ln.strip() for ln in self._stderr.read()[-8192:].decode(errors="replace").splitlines()]
+        except (OSError, ValueError):
+            return ""
+        last = next((ln for ln in reversed(lines) if ln), "")
+        return f"; it said: {last[:300]}" if last else ""
 
     def _ask(self, req: dict[str, Any]) -> dict[str, Any]:
         self._send(req)
@@ -164,3 +183,4 @@ class DuckietownSim:
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
                 pipe.close()
+        self._stderr.close()
