@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from timesteer.sim.centreline import Centreline
 from timesteer.sim.interface import LaneState
-from timesteer.sim.track import Track
 
 # gymnasium's values, written here so that importing this module does not import gymnasium (`compare-drives`
 # only does arithmetic on JSON); tests/sim/test_sim.py checks them against gymnasium's own.
@@ -54,7 +54,7 @@ class CarRacingSim:
         self.seed = seed
         self.env = car_racing.CarRacing(render_mode=None, continuous=True)
         self.env.reset(seed=seed)
-        self.track = Track.from_carracing(self.env.track, car_racing.TRACK_WIDTH)
+        self.track = Centreline.from_carracing(self.env.track, car_racing.TRACK_WIDTH)
         self._index, self._s_m, self._offset_m = self.track.locate(self.position)
         self._progress_m = 0.0
 

@@ -1,4 +1,6 @@
-"""Track geometry from the simulator's own centreline: nearest point, signed offset, look-ahead, progress."""
+"""A closed road's centreline (CarRacing's own): nearest point, signed offset, look-ahead, progress.
+
+Not to be confused with `sim/tracks.py::Track`, which names a simulator, a seed and a map."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ import numpy as np
 
 
 @dataclass
-class Track:
+class Centreline:
     points: np.ndarray  # (N, 2) centreline x, y in metres (Box2D units)
     angles: np.ndarray  # (N,) the car body angle that faces along the track at each point
     half_width_m: float
     cumulative_m: np.ndarray  # (N + 1,) arc length at each point, closing the loop
 
     @classmethod
-    def from_carracing(cls, track: list[tuple[float, float, float, float]], half_width_m: float) -> Track:
+    def from_carracing(cls, track: list[tuple[float, float, float, float]], half_width_m: float) -> Centreline:
         arr = np.asarray(track, dtype=np.float64)  # (alpha, beta, x, y)
         points = arr[:, 2:4]
         seg = np.linalg.norm(np.diff(np.vstack([points, points[:1]]), axis=0), axis=1)
