@@ -7,6 +7,7 @@ Library modules are imported inside each handler so that `timesteer --help` answ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -28,6 +29,14 @@ def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentPar
         return handler
 
     return register
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _quiet_flag(p: argparse.ArgumentParser, **kwargs: Any) -> None:
+    p.add_argument("--quiet", **{"action": "store_true", "help": "no progress bars", **kwargs})
 
 
 def print_json(obj: Any) -> None:
@@ -60,7 +69,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
                    "default) or as an all-intra H.264 MP4 per camera, about 12x smaller (video)")
     p.add_argument("--strict", action="store_true", help="refuse the first broken record (missing or undecodable "
                    "image, NaN or out-of-range steering) instead of skipping it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _quiet_flag(p)
 
 
 @command("import", "import a driving recording into a timesteer recording", _import_args)
@@ -84,7 +93,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dest", help="new dataset directory (or one convert made before, which it replaces)")
     p.add_argument("--to", choices=["lerobot"], default="lerobot", help="lerobot: a LeRobot v3.0 dataset folder, "
                    "the only target so far")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _quiet_flag(p)
 
 
 @command("convert", "write a recording in another format: a LeRobot dataset folder", _convert_args)
@@ -98,7 +107,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("rec", help="recording directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json_flag(p)
 
 
 @command("info", "describe a recording: frames, duration, fps, segments, steering statistics", _info_args)
@@ -112,7 +121,7 @@ def _info(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- models / train
 def _models_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json_flag(p)
 
 
 @command("models", "list the registered models and their options", _models_args)
@@ -171,15 +180,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps-per-epoch", type=int, help="cap the optimisation steps of an epoch")
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
                    help="no TensorBoard logs (default: written to RUN/tensorboard)")
-    p.add_argument("--quiet", dest="progress", action="store_false", default=None, help="no progress bars")
+    _quiet_flag(p, dest="progress", action="store_false", default=None)
     p.add_argument("--grad-through-time", action="store_true", default=None,
                    help="measure how the gradient reaches back through the recurrence (a few batches an epoch)")
 
-
-TRAIN_KEYS = ("data", "val", "val_fraction", "val_split", "val_blocks", "model", "model_config", "out", "epochs",
-              "batch_frames", "seq_len", "stateful", "burn_in", "lr", "weight_decay", "grad_clip", "patience",
-              "aux_weight", "keyframe_weight", "augment", "camera", "side_offset", "device", "amp", "seed", "threads",
-              "max_steps_per_epoch", "tensorboard", "progress", "grad_through_time", "init")
 
 
 @command("train", "train a steering model (also under torchrun for many processes)", _train_args)
@@ -188,7 +192,9 @@ def _train(args: argparse.Namespace) -> int:
     from timesteer.errors import ConfigError
     from timesteer.train import TrainConfig, load_run_config, train
 
-    given = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
+    # Every TrainConfig field the command line has an option for (its dest is the field's name).
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
     if args.resume:
         # Resume in the directory given (a moved or copied run trains where it now is).
         base = to_dict(load_run_config(args.resume))
@@ -225,7 +231,7 @@ def _common_eval_args(p: argparse.ArgumentParser) -> None:
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory made by `timesteer train`")
     _common_eval_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json_flag(p)
 
 
 @command("eval", "open-loop metrics of a run on a recording (time order, state carried)", _eval_args)
@@ -241,7 +247,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories")
     _common_eval_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json_flag(p)
 
 
 @command("compare", "compare runs on the same frames: one table, best first", _compare_args)
@@ -262,7 +268,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-seconds", type=float, default=120.0, help="longest video to render")
     p.add_argument("--no-explain", dest="explain", action="store_false",
                    help="leave out the section 'How far back it looks, and where' (it takes about a minute)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(p)
 
 
 @command("report", "write plots, a two-wheel video and a self-contained index.html", _report_args)
@@ -286,8 +292,8 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-lag", type=float, default=3.0, help="how far back to measure, in seconds")
     p.add_argument("--video-seconds", type=float, default=30.0, help="longest VisualBackProp video")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="which checkpoint to explain")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _json_flag(p)
+    _quiet_flag(p)
 
 
 @command("explain", "see through time: how far back a model looks, where in the frame, what its gates do",
@@ -346,7 +352,7 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
     p.add_argument("--workers", type=int, default=0, help="parallel episodes (0: one per CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a recording")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(p)
     _sim_args(p, "default: carracing")
     _conditions_args(p)
 
@@ -377,8 +383,8 @@ def _drive_args(p: argparse.ArgumentParser) -> None:
                    help="run the model in PyTorch, or exported to ONNX Runtime (onnx-int8: int8 convolutions, "
                         "calibrated on the run's recording)")
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _json_flag(p)
+    _quiet_flag(p)
     _sim_args(p, "default: the one the run was trained on; for the expert, carracing")
     _conditions_args(p)
 
@@ -402,7 +408,7 @@ def _compare_drives_args(p: argparse.ArgumentParser) -> None:
                    help="a driver and its `drive --json` files, one per training seed, e.g. "
                         "pilotnet=p0.json,p1.json,p2.json (a bare FILE is a driver of one seed, named after it)")
     p.add_argument("--baseline", help="the driver the others are paired against (default: the first)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _json_flag(p)
 
 
 @command("compare-drives", "closed-loop results of drivers over seeds side by side, each paired against a "
@@ -437,7 +443,7 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", type=json.loads, default={},
                    help='other training options as JSON, e.g. \'{"lr": 0.002, "threads": 2}\'')
     p.add_argument("--workers", type=int, default=0, help="parallel tracks (0: one per CPU)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(p)
     _sim_args(p, "default: carracing")
     _conditions_args(p)
 
@@ -447,14 +453,10 @@ def _dagger_args(p: argparse.ArgumentParser) -> None:
 def _dagger(args: argparse.Namespace) -> int:
     from timesteer.sim import DaggerConfig, dagger, parse_seeds
 
-    state = dagger(DaggerConfig(data=args.data, seeds=parse_seeds(args.seeds), out=args.out, model=args.model,
-                                model_config=args.model_config, iterations=args.iterations,
-                                conditions=_conditions(args), beta=args.beta, beta_decay=args.beta_decay,
-                                epochs=args.epochs, epochs_per_iteration=args.epochs_per_iteration,
-                                warm_start=args.warm_start, laps=args.laps, max_seconds=args.max_seconds,
-                                seed=args.seed, train=args.train,
-                                start_run=args.start_run, sim=args.sim or "carracing", maps=args.maps,
-                                workers=args.workers, progress=not args.quiet))
+    # Every DaggerConfig field with an option of its name, then the few that are parsed or named otherwise.
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(DaggerConfig) if hasattr(args, f.name)}
+    state = dagger(DaggerConfig(**{**given, "seeds": parse_seeds(args.seeds), "conditions": _conditions(args),
+                                   "sim": args.sim or "carracing", "progress": not args.quiet}))
     print(f"final model: {state['final']}")
     for row in state["iterations"]:
         print(f"iteration {row['iteration']}: beta {row['beta']:.3f}, autonomy on the training tracks "
@@ -498,8 +500,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="compute threads (PyTorch and ONNX Runtime)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the PyTorch ways run (ONNX Runtime runs on the CPU)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _json_flag(p)
+    _quiet_flag(p)
 
 
 @command("bench", "measure live steering: ms per frame, carried state vs re-running a window", _bench_args)
@@ -545,7 +547,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dagger", type=int, default=0, dest="dagger_iterations",
                    help="DAgger iterations after behaviour cloning (0: none)")
     p.add_argument("--workers", type=int, default=0, help="parallel simulator processes (0: one per CPU)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _quiet_flag(p)
 
 
 @command("demo", "the whole loop on simulator data: record the expert, train pilotnet and cnn_gru, drive them "
@@ -577,7 +579,6 @@ class HelpWithDefaults(argparse.HelpFormatter):
 
 def _stamp_config_defaults(parser: argparse.ArgumentParser, config_cls: type) -> None:
     """Show the config dataclass's defaults in the help of options that default to None here."""
-    import dataclasses
 
     defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.default is not dataclasses.MISSING}
     for action in parser._actions:
