@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from timesteer.config import Speed, validate
 from timesteer.errors import ModelFailed, TimesteerError
+from timesteer.evaluate.metrics import figure
 from timesteer.evaluate.runner import choose_spans, evaluate_set, open_recordings
 from timesteer.train.run import LoadedRun, Which, load_run, read_run_info
 
@@ -90,19 +91,17 @@ def markdown_table(table: dict[str, Any]) -> str:
             continue
         per = [f"{p['rmse']:.4f}" for p in r["per_recording"]] if several else []
         lines.append("| " + " | ".join([str(i), r["run"], r["model"], f"{r['rmse']:.4f}", *per,
-                                        _num(r["keyframes_rmse"]), f"{r['mae']:.4f}",
+                                        figure(r["keyframes_rmse"]), f"{r['mae']:.4f}",
                                         f"{r['p95_abs_error']:.4f}",
-                                        f"{_num(r['smoothness_pred'])} / {_num(r['smoothness_true'])}",
+                                        f"{figure(r['smoothness_pred'])} / {figure(r['smoothness_true'])}",
                                         str(r["frames"])]) + " |")
     if working:  # the same frames for every run: one line of floors (the mean is the first run's)
         f = working[0]["floors"]
-        lines.append(f"floors on these frames: zero {_num(f['zero_rmse'])}, training mean {_num(f['mean_rmse'])}, "
-                     f"copycat (previous label) {_num(f['copycat_rmse'])}; on the keyframes zero "
-                     f"{_num(f['keyframes']['zero_rmse'])}, copycat {_num(f['keyframes']['copycat_rmse'])} "
+        lines.append(f"floors on these frames: zero {figure(f['zero_rmse'])}, training mean {figure(f['mean_rmse'])}, "
+                     f"copycat (previous label) {figure(f['copycat_rmse'])}; on the keyframes zero "
+                     f"{figure(f['keyframes']['zero_rmse'])}, copycat {figure(f['keyframes']['copycat_rmse'])} "
                      f"({f['keyframes']['how']})")
     lines += [f"failed: {r['failed']}" for r in table["rows"] if "failed" in r]
     return "\n".join(lines)
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

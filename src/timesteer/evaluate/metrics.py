@@ -156,3 +156,8 @@ def _json_ready(value):
     if isinstance(value, np.floating | np.integer):
         return _json_ready(value.item())
     return value
+
+
+def figure(value: float | None) -> str:
+    """A figure in the tables and pages: four decimals, or '-' where there is none."""
+    return "-" if value is None else f"{value:.4f}"

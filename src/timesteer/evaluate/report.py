@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from timesteer.config import Seconds
+from timesteer.evaluate.metrics import figure
 from timesteer.evaluate.plots import plot_error_histogram, plot_scatter, plot_timeline
 from timesteer.evaluate.runner import EvalConfig, Evaluation, EvaluationSet, evaluate_set, open_recordings
 from timesteer.evaluate.video import write_two_wheel_video
@@ -140,8 +141,6 @@ def data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def metrics_rows(run_name: str, m: dict[str, Any], data: str, epoch: str) -> list[tuple[str, str]]:
@@ -154,15 +153,16 @@ def metrics_rows(run_name: str, m: dict[str, Any], data: str, epoch: str) -> lis
         ("MAE", f"{m['mae']:.4f} {unit}"),
         ("95th percentile |error|", f"{m['p95_abs_error']:.4f} {unit}"),
         ("Smoothness (RMS change per frame)",
-         f"model {_num(m['smoothness_pred'])}, human {_num(m['smoothness_true'])}"),
+         f"model {figure(m['smoothness_pred'])}, human {figure(m['smoothness_true'])}"),
         ("Bias (mean model - human)", f"{m['bias']:+.4f} {unit}"),
     ]
     f = m["floors"]
     rows += [("Floors (RMSE of answers that need no model)",
-              f"zero {_num(f['zero_rmse'])}, training mean {_num(f['mean_rmse'])}, copycat (the human's previous "
-              f"label) {_num(f['copycat_rmse'])}"),
-             ("RMSE on keyframes", f"model {_num(f['keyframes']['rmse'])}, zero {_num(f['keyframes']['zero_rmse'])}, "
-                                   f"copycat {_num(f['keyframes']['copycat_rmse'])} ({f['keyframes']['frames']} "
+              f"zero {figure(f['zero_rmse'])}, training mean {figure(f['mean_rmse'])}, copycat (the human's previous "
+              f"label) {figure(f['copycat_rmse'])}"),
+             ("RMSE on keyframes", f"model {figure(f['keyframes']['rmse'])}, "
+                                   f"zero {figure(f['keyframes']['zero_rmse'])}, "
+                                   f"copycat {figure(f['keyframes']['copycat_rmse'])} ({f['keyframes']['frames']} "
                                    f"frames: {f['keyframes']['how']})")]
     for name, b in m["rmse_by_magnitude"].items():
         rows.append((f"RMSE on {name} steering", f"{b['rmse']:.4f} ({b['frames']} frames)" if b["rmse"] is not None
@@ -190,7 +190,7 @@ def _part_html(section: PartSection, heading: bool) -> str:
     segments = ""
     if len(ev.metrics["per_segment"]) > 1:
         seg_rows = "\n".join(f"<tr><td>{s['segment']}</td><td>{s['frames']}</td><td>{s['rmse']:.4f}</td>"
-                             f"<td>{_num(s['smoothness_pred'])}</td><td>{_num(s['smoothness_true'])}</td></tr>"
+                             f"<td>{figure(s['smoothness_pred'])}</td><td>{figure(s['smoothness_true'])}</td></tr>"
                              for s in ev.metrics["per_segment"])
         segments = ("<h3>Per segment</h3><table><tr><th>segment</th><th>frames</th><th>RMSE</th>"
                     f"<th>smoothness model</th><th>smoothness human</th></tr>{seg_rows}</table>")

@@ -19,7 +19,7 @@ from timesteer.data.commands import previous_commands
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, ModelFailed, TimesteerError
-from timesteer.evaluate.metrics import floors, keyframes, previous_labels, steering_metrics
+from timesteer.evaluate.metrics import figure, floors, keyframes, previous_labels, steering_metrics
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import LoadedRun, Which, load_run
 
@@ -201,7 +201,8 @@ def format_evaluation(evs: EvaluationSet) -> str:
         f"mode       {m['mode']}",
         f"RMSE       {m['rmse']:.4f} {unit}{rad}",
         f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
-        f"smoothness model {_num(m['smoothness_pred'])}  human {_num(m['smoothness_true'])}  (RMS change per frame)",
+        f"smoothness model {figure(m['smoothness_pred'])}  human {figure(m['smoothness_true'])}  "
+        f"(RMS change per frame)",
         _floors_line(m["floors"], unit),
         "by magnitude " + "  ".join(f"{k} {v['rmse']:.4f} ({v['frames']})" if v["rmse"] is not None else f"{k} -"
                                     for k, v in m["rmse_by_magnitude"].items()),
@@ -219,11 +220,9 @@ def format_evaluation(evs: EvaluationSet) -> str:
 
 def _floors_line(f: dict[str, Any], unit: str) -> str:
     k = f["keyframes"]
-    return (f"floors     zero {_num(f['zero_rmse'])}  training mean {_num(f['mean_rmse'])}  copycat (previous label) "
-            f"{_num(f['copycat_rmse'])} {unit}\n"
-            f"keyframes  model {_num(k['rmse'])}  zero {_num(k['zero_rmse'])}  copycat {_num(k['copycat_rmse'])}  "
-            f"({k['frames']} frames: {k['how']})")
+    return (f"floors     zero {figure(f['zero_rmse'])}  training mean {figure(f['mean_rmse'])}  "
+            f"copycat (previous label) {figure(f['copycat_rmse'])} {unit}\n"
+            f"keyframes  model {figure(k['rmse'])}  zero {figure(k['zero_rmse'])}  "
+            f"copycat {figure(k['copycat_rmse'])}  ({k['frames']} frames: {k['how']})")
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
