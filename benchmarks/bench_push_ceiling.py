@@ -23,11 +23,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bench_duckietown import TEST_MAPS  # the held-out maps: one list for both benchmarks (run from benchmarks/)
 
-from timesteer.sim import CONDITIONS, EpisodeConfig, autonomy_pct, run_episode
+from timesteer.sim import CONDITIONS, EpisodeConfig, autonomy_pct, run_episode, simulator_names
 from timesteer.sim import expert as expert_module
 from timesteer.sim.parallel import parse_seeds
+from timesteer.sim.registry import simulator_entry
 from timesteer.sim.stats import track_interval
-from timesteer.sim.tracks import SIMULATORS, Track, tracks_for
+from timesteer.sim.tracks import Track, tracks_for
 
 TRUE_LAW = expert_module.Expert.steer_rad  # kept before any replacement: pool processes are reused
 
@@ -55,7 +56,7 @@ def drive(job: tuple[int | None, Track, float]) -> dict:
     delay, track, max_seconds = job
     install_late_expert(delay)
     cfg = EpisodeConfig(conditions=CONDITIONS["hard"], max_seconds=max_seconds,
-                        frame_skip=SIMULATORS[track.sim]["frame_skip"])
+                        frame_skip=simulator_entry(track.sim).frame_skip)
     m = run_episode(track.seed, cfg, make_sim=track.factory(), track=track.name).metrics()
     return {"seed": track.seed, "track": track.name, "autonomy_pct": m["autonomy_pct"],
             "interventions": m["interventions"], "elapsed_s": m["elapsed_s"]}
@@ -63,7 +64,7 @@ def drive(job: tuple[int | None, Track, float]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sim", choices=sorted(SIMULATORS), default="carracing")
+    p.add_argument("--sim", choices=simulator_names(), default="carracing")
     p.add_argument("--tracks", default="1001-1020", help="track seeds (Duckietown: each map with each seed)")
     p.add_argument("--maps", default=",".join(TEST_MAPS), help="Duckietown maps, comma separated")
     p.add_argument("--max-seconds", type=float, default=150.0, help="simulated seconds per track at most")

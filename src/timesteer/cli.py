@@ -324,7 +324,9 @@ def _conditions_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sim_args(p: argparse.ArgumentParser, default_text: str) -> None:
-    p.add_argument("--sim", choices=["carracing", "duckietown"], help=f"the simulator ({default_text})")
+    from timesteer.sim import simulator_names
+
+    p.add_argument("--sim", choices=simulator_names(), help=f"the simulator ({default_text})")
     p.add_argument("--maps", type=lambda t: [m.strip() for m in t.split(",") if m.strip()],
                    help="Duckietown maps, comma separated, each driven with every seed (default: loop_empty)")
 

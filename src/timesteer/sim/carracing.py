@@ -21,6 +21,7 @@ import numpy as np
 
 from timesteer.sim.centreline import Centreline
 from timesteer.sim.interface import LaneState
+from timesteer.sim.registry import SimulatorEntry, register_simulator
 
 # gymnasium's values, written here so that importing this module does not import gymnasium (`compare-drives`
 # only does arithmetic on JSON); tests/sim/test_sim.py checks them against gymnasium's own.
@@ -133,3 +134,15 @@ class CarRacingSim:
 
     def close(self) -> None:
         self.env.close()
+
+
+def _version() -> str:
+    import gymnasium  # here: importing timesteer.sim must not need the simulator
+
+    return f"gymnasium {gymnasium.__version__} CarRacing-v3"
+
+
+register_simulator(SimulatorEntry(
+    name="carracing", make=CarRacingSim, frame_skip=2, unit="rad", to_rad=1.0,
+    note="CarRacing front-wheel angle, the expert's label; positive steers right; the joint stops at 0.4 rad",
+    version=_version))

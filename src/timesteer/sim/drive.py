@@ -21,8 +21,9 @@ from timesteer.sim.conditions import Conditions
 from timesteer.sim.drivers import EXPERT, model_policy, read_driver, run_simulator
 from timesteer.sim.episode import EpisodeConfig, autonomy_pct, run_episode
 from timesteer.sim.parallel import parse_seeds, run_parallel
+from timesteer.sim.registry import simulator_entry
 from timesteer.sim.stats import track_interval
-from timesteer.sim.tracks import SIMULATORS, Track, simulator_class, tracks_for
+from timesteer.sim.tracks import Track, tracks_for
 from timesteer.sim.video import write_drive_video
 from timesteer.train.run import RunInfo, Which
 
@@ -73,11 +74,12 @@ def _drive_one(track: Track, cfg: DriveConfig, frame_skip: int) -> dict[str, Any
     out = ep.metrics()
     if keep and ep.frames:
         name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
-        crop = simulator_class(track.sim).crop_bottom
+        cls = simulator_entry(track.sim).make
+        crop = cls.crop_bottom
         frames = [f[: f.shape[0] - crop] for f in ep.frames]
         video = write_drive_video(Path(cfg.video_dir) / f"{name}-track{track.name.replace(':', '-')}.mp4", frames,
                                   ep.commands_rad, ep.labels_rad, 1.0 / ep.frame_period_s,
-                                  simulator_class(track.sim).max_steer_rad)
+                                  cls.max_steer_rad)
         out["video"] = str(video)
     return out
 
@@ -90,7 +92,7 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
     tracks = tracks_for(sim, seeds, cfg.maps)
     if info is not None:
         trained_on, skip = training_tracks(info)
-    frame_skip = cfg.frame_skip or skip or SIMULATORS[sim]["frame_skip"]
+    frame_skip = cfg.frame_skip or skip or simulator_entry(sim).frame_skip
     results = run_parallel(_drive_one, tracks, cfg.workers, (cfg, frame_skip), f"drive {Path(cfg.run).name}",
                            cfg.progress)
     elapsed = sum(t["elapsed_s"] for t in results)

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from timesteer.data import Recording
 from timesteer.errors import TimesteerError
 from timesteer.sim.episode import Policy
-from timesteer.sim.tracks import SIMULATORS, simulator_class
+from timesteer.sim.registry import simulator_entry, simulator_names
 from timesteer.train.run import RunInfo, Which, read_run_info
 
 EXPERT = "expert"
@@ -23,19 +23,19 @@ def run_simulator(info: RunInfo) -> str | None:
             fmt = Recording.open(ref.path).manifest.source.format
         except TimesteerError:
             continue
-        if fmt in SIMULATORS:
+        if fmt in simulator_names():
             return fmt
     return None
 
 
 def check_run_drives(run_dir: str, info: RunInfo, sim: str) -> None:
     f, unit = info.data.frame, info.data.steering.unit
-    cls = simulator_class(sim)
-    size = cls.frame_shape[:2]
-    if unit != SIMULATORS[sim]["unit"] or (f.source_height, f.source_width) != size:
+    entry = simulator_entry(sim)
+    size = entry.make.frame_shape[:2]
+    if unit != entry.unit or (f.source_height, f.source_width) != size:
         raise TimesteerError(f"{run_dir}: trained on {f.source_height}x{f.source_width} frames with steering in "
                              f"{unit!r}; driving {sim} needs a model trained on `timesteer record-sim --sim {sim}` "
-                             f"recordings ({size[1]}x{size[0]} frames, {SIMULATORS[sim]['unit']!r})")
+                             f"recordings ({size[1]}x{size[0]} frames, {entry.unit!r})")
 
 
 class ModelDriver(NamedTuple):

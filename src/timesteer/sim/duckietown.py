@@ -30,8 +30,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from timesteer.errors import TimesteerError
+from timesteer.errors import ConfigError, TimesteerError
 from timesteer.sim.interface import LaneState
+from timesteer.sim.registry import SimulatorEntry, register_simulator
+from timesteer.sim.tracks import Track
 
 WORKER = Path(__file__).with_name("duckietown_worker.py")
 PHYSICS_HZ = 30.0  # one physics step per camera frame at Duckietown's own 30 frames per second
@@ -184,3 +186,22 @@ class DuckietownSim:
             if pipe is not None:
                 pipe.close()
         self._stderr.close()
+
+
+def _tracks(seeds: list[int], maps: list[str] | None) -> list[Track]:
+    """A track per map and seed; the maps checked against the installed simulator's (which needs its
+    environment: a missing one is one line here, before anything is written or started)."""
+    known = available_maps(check_environment())
+    maps = maps or ["loop_empty"]
+    unknown = [m for m in maps if m not in known]
+    if unknown:
+        raise ConfigError(f"--maps: unknown Duckietown map {unknown[0]!r}; the installed simulator has "
+                          f"{len(known)} maps; loops tried with timesteer: {', '.join(MAPS)}")
+    return [Track("duckietown", s, m) for m in maps for s in seeds]
+
+
+register_simulator(SimulatorEntry(
+    name="duckietown", make=DuckietownSim, frame_skip=1, unit="normalized", to_rad=None,
+    note="Duckietown yaw command (DuckietownEnv's angle, sign flipped: positive steers right), the expert's label; "
+         "a differential drive has no wheel angle",
+    version=lambda: "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)", tracks=_tracks))

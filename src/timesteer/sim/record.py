@@ -31,7 +31,8 @@ from timesteer.sim.drivers import EXPERT, model_policy, read_driver
 from timesteer.sim.episode import EpisodeConfig, run_episode
 from timesteer.sim.expert import ExpertConfig
 from timesteer.sim.parallel import parse_seeds, run_parallel
-from timesteer.sim.tracks import SIMULATORS, Track, simulator_class, tracks_for
+from timesteer.sim.registry import simulator_entry
+from timesteer.sim.tracks import Track, tracks_for
 
 EPISODE_GAP_S = 10.0  # time left between episodes in timestamp_s, so segments never touch
 
@@ -61,7 +62,7 @@ class RecordConfig:
 
 
 def frame_skip_of(cfg: RecordConfig) -> int:
-    return cfg.frame_skip or SIMULATORS[cfg.sim]["frame_skip"]
+    return cfg.frame_skip or simulator_entry(cfg.sim).frame_skip
 
 
 def _episode_to_file(track: Track, cfg: RecordConfig, folder: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def _episode_to_file(track: Track, cfg: RecordConfig, folder: str) -> dict[str, 
 
 
 def shaper_for(cfg: RecordConfig) -> FrameShaper:
-    cls = simulator_class(cfg.sim)
+    cls = simulator_entry(cfg.sim).make
     h, w = cfg.size if cfg.size else (None, None)
     return FrameShaper(cls.frame_shape[0], cls.frame_shape[1], 0, cls.crop_bottom, h, w)
 
@@ -98,7 +99,7 @@ def record_sim(cfg: RecordConfig) -> Path:
     tracks = tracks_for(cfg.sim, seeds, cfg.maps)
     read_driver(cfg.driver, cfg.sim)  # a run that cannot drive fails before anything is written
     shaper = shaper_for(cfg)
-    cls = simulator_class(cfg.sim)
+    cls = simulator_entry(cfg.sim).make
     with RecordingWriter(cfg.out, overwrite=cfg.overwrite) as writer:
         episodes = run_parallel(_episode_to_file, tracks, cfg.workers, (cfg, str(writer.tmp)), "record-sim",
                                 cfg.progress)
@@ -122,9 +123,9 @@ def record_sim(cfg: RecordConfig) -> Path:
                 columns[name] += e[key]
         t = np.asarray(times)
         segments = split_segments(t, EPISODE_GAP_S / 2, np.asarray(breaks))
-        kind = SIMULATORS[cfg.sim]
+        kind = simulator_entry(cfg.sim)
         manifest = Manifest(
-            source=Source(format=cfg.sim, path=_simulator_version(cfg.sim), details={
+            source=Source(format=cfg.sim, path=kind.version(), details={
                 "seeds": seeds, "maps": cfg.maps, "tracks": [t.name for t in tracks], "laps": cfg.laps,
                 "conditions": to_dict(cfg.conditions), "noise": cfg.conditions.noise,
                 "frame_skip": frame_skip_of(cfg), "expert": to_dict(cfg.expert) if cfg.expert else None,
@@ -134,18 +135,10 @@ def record_sim(cfg: RecordConfig) -> Path:
                                 source_height=cls.frame_shape[0], source_width=cls.frame_shape[1], crop_top=0,
                                 crop_bottom=cls.crop_bottom),
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
-            steering=Steering(unit=kind["unit"], to_rad=kind["to_rad"], note=kind["note"]),
+            steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note),
             cameras=[Camera(name="front", file="frames.npy")],
             segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
         )
         signals = {"timestamp_s": t, "segment": segment_ids(segments, total),
                    **{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}}
         return writer.commit(manifest, signals)
-
-
-def _simulator_version(sim: str) -> str:
-    if sim == "carracing":
-        import gymnasium  # here: importing timesteer.sim must not need the simulator
-
-        return f"gymnasium {gymnasium.__version__} CarRacing-v3"
-    return "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)"
