@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from timesteer.sim.interface import LaneState
+from timesteer.sim.interface import LaneState, SimulatorDefaults
 
 
-class StraightRoad:
+class StraightRoad(SimulatorDefaults):
     physics_dt_s = 0.02
     max_steer_rad = 0.4
     wheelbase_m = 3.0

@@ -10,14 +10,14 @@ import pytest
 
 from timesteer.errors import ConfigError
 from timesteer.sim import Conditions, DriveConfig, RecordConfig, drive, record_sim
-from timesteer.sim.interface import LaneState
+from timesteer.sim.interface import LaneState, SimulatorDefaults
 from timesteer.sim.registry import SimulatorEntry, register_simulator, simulator_entry, simulator_names
 from timesteer.sim.tracks import tracks_for
 
 RADIUS_M = 25.0
 
 
-class RingSim:
+class RingSim(SimulatorDefaults):
     """A car on a circular road, seen from above: a kinematic bicycle, a 24x32 picture of the road."""
 
     physics_dt_s = 0.05

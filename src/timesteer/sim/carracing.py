@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from timesteer.sim.centreline import Centreline
-from timesteer.sim.interface import LaneState
+from timesteer.sim.interface import LaneState, SimulatorDefaults
 from timesteer.sim.registry import SimulatorEntry, register_simulator
 
 # gymnasium's values, written here so that importing this module does not import gymnasium (`compare-drives`
@@ -39,11 +39,10 @@ CAR_ROWS, CAR_COLS = slice(64, 80), slice(42, 54)
 BONNET_RGB = (70, 70, 70)
 
 
-class CarRacingSim:
+class CarRacingSim(SimulatorDefaults):
     name = "carracing"
     physics_dt_s = 1.0 / FPS
     warmup_s = ZOOM_IN_S
-    expert_law = "pure_pursuit"
     max_steer_rad = MAX_STEER_RAD
     wheelbase_m = WHEELBASE_M
     frame_shape = (*OBS_SIZE, 3)

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from timesteer.errors import ConfigError, TimesteerError
-from timesteer.sim.interface import LaneState
+from timesteer.sim.interface import LaneState, SimulatorDefaults
 from timesteer.sim.registry import SimulatorEntry, register_simulator
 from timesteer.sim.tracks import Track
 
@@ -75,7 +75,7 @@ def check_environment() -> Path:
     return python
 
 
-class DuckietownSim:
+class DuckietownSim(SimulatorDefaults):
     name = "duckietown"
     physics_dt_s = 1.0 / PHYSICS_HZ
     warmup_s = 0.0

@@ -125,7 +125,7 @@ def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
 
 def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
            on_reset: Callable[[], None] | None, on_command: Callable[[float], None] | None) -> EpisodeResult:
-    expert_cfg = cfg.expert or ExpertConfig(**getattr(sim, "expert_defaults", {}))
+    expert_cfg = cfg.expert or ExpertConfig(**sim.expert_defaults)
     expert = Expert(expert_cfg)
     plan = SpeedPlan(expert_cfg, cfg.conditions.speed_scale)
     dt = sim.physics_dt_s
@@ -135,7 +135,7 @@ def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
     mix = np.random.default_rng([seed, 13, cfg.mix_seed])
 
     # A warm-up (CarRacing's zoom-in second): the expert drives; nobody learns from or is judged on it.
-    while sim.t_s < getattr(sim, "warmup_s", 0.0):
+    while sim.t_s < sim.warmup_s:
         sim.physics_step(expert.steer_rad(sim), plan.target_mps(sim))
     start_progress = sim.lane().progress_m
     result = EpisodeResult(seed=seed, track_length_m=sim.lane().route_length_m, frame_period_s=period)

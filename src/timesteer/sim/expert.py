@@ -73,11 +73,11 @@ class Expert:
         """`pending`: the steering of each physics step from now until this command acts (empty without
         latency). `disturbance_rad`: the push on the steering now, which the expert (privileged) knows,
         assumes will last, and cancels; a learner can only tell it from how the car moves."""
-        if getattr(sim, "expert_law", "pure_pursuit") == "lane_ahead":
+        if sim.expert_law == "lane_ahead":
             # A differential-drive robot (Duckietown): its lane law on a point ahead, further ahead by the
             # distance the robot covers before this command acts.
             ahead = self.cfg.lookahead_m + sim.speed_mps * len(pending) * sim.physics_dt_s
-            wanted = float(np.clip(sim.lane_law(ahead), -sim.max_steer_rad, sim.max_steer_rad))  # type: ignore
+            wanted = float(np.clip(sim.lane_law(ahead), -sim.max_steer_rad, sim.max_steer_rad))
             return float(np.clip(wanted - disturbance_rad, -sim.max_steer_rad, sim.max_steer_rad))
         speed = sim.speed_mps
         pushed = [c + disturbance_rad for c in pending]

@@ -9,7 +9,7 @@ Conventions: steering in radians of road-wheel angle, positive to the right; pos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -37,9 +37,13 @@ class LaneState:
 
 
 class Simulator(Protocol):
-    """What timesteer needs from a simulator. Implementations: `CarRacingSim`."""
+    """What timesteer needs from a simulator. Implementations: `CarRacingSim`, `DuckietownSim` (each
+    registered in sim/registry.py; `SimulatorDefaults` gives the optional parts their usual values)."""
 
     physics_dt_s: float  # one physics step
+    warmup_s: float  # simulated seconds before anyone steers from its frames (CarRacing zooms in)
+    expert_law: ExpertLaw  # how the expert steers here (sim/expert.py)
+    expert_defaults: ClassVar[dict[str, float]]  # ExpertConfig values this simulator needs (its speeds)
     max_steer_rad: float  # the wheels' stop
     wheelbase_m: float  # for the expert's kinematic prediction
     frame_shape: tuple[int, int, int]  # (H, W, 3) of `camera()`
@@ -67,7 +71,13 @@ class Simulator(Protocol):
     def lane(self) -> LaneState: ...
 
     def point_ahead(self, ahead_m: float) -> tuple[float, float]:
-        """The centre line `ahead_m` further along the route, in the car's frame (forward, left) metres."""
+        """The centre line `ahead_m` further along the route, in the car's frame (forward, left) metres.
+        The `pure_pursuit` expert's target."""
+        ...
+
+    def lane_law(self, ahead_m: float) -> float:
+        """The simulator's own lane-following command for the lane `ahead_m` ahead: the `lane_ahead`
+        expert's (Duckietown's, where the lane is known to the simulator, not as a centre line)."""
         ...
 
     def bend_ahead(self, ahead_m: float) -> float:
@@ -79,3 +89,19 @@ class Simulator(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+ExpertLaw = Literal["pure_pursuit", "lane_ahead"]
+
+
+class SimulatorDefaults:
+    """The usual values of the optional parts of `Simulator`; an adapter inherits them and overrides
+    what differs. Of the two expert laws a simulator offers one: `point_ahead` (pure pursuit, the
+    default) or `lane_law`; the other says which to use."""
+
+    warmup_s: float = 0.0
+    expert_law: ExpertLaw = "pure_pursuit"
+    expert_defaults: ClassVar[dict[str, float]] = {}
+
+    def lane_law(self, ahead_m: float) -> float:
+        raise NotImplementedError(f"{type(self).__name__}'s expert steers by pure pursuit (point_ahead)")
