@@ -354,6 +354,8 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", metavar="HxW", help="working frame size (default: the 84x96 cropped observation)")
     p.add_argument("--workers", type=int, default=0, help="parallel episodes (0: one per CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is a recording")
+    p.add_argument("--store", choices=["npy", "video"], default="npy",
+                   help="frames raw and memory-mapped (npy) or as an all-intra H.264 MP4 (video), as `import`")
     _quiet_flag(p)
     _sim_args(p, "default: carracing")
     _conditions_args(p)
@@ -369,7 +371,7 @@ def _record_sim(args: argparse.Namespace) -> int:
                                    conditions=_conditions(args), frame_skip=args.frame_skip,
                                    sim=args.sim or "carracing", maps=args.maps, max_seconds=args.max_seconds,
                                    size=parse_size(args.size), workers=args.workers, overwrite=args.overwrite,
-                                   progress=not args.quiet))
+                                   store=args.store, progress=not args.quiet))
     print(format_info(recording_info(path)))
     return 0
 

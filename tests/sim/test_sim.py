@@ -192,3 +192,18 @@ def test_carracings_constants_are_gymnasiums():
     assert carracing.FPS == car_racing.FPS
     assert carracing.OBS_SIZE == (car_racing.STATE_H, car_racing.STATE_W)
     assert carracing.CAR_SIZE == car_dynamics.SIZE
+
+
+def test_record_sim_into_the_video_store(tmp_path):
+    """`record-sim --store video` writes the same drive as raw frames would be, within the codec's error."""
+    from timesteer.data import Recording
+    from timesteer.sim import Conditions, RecordConfig, record_sim
+
+    recs = {store: Recording.open(record_sim(RecordConfig(seeds=[2], out=str(tmp_path / store), laps=0.03,
+                                                          conditions=Conditions(), workers=1, progress=False,
+                                                          store=store)))
+            for store in ("npy", "video")}
+    assert recs["video"].manifest.cameras[0].file == "frames.mp4"
+    np.testing.assert_array_equal(recs["video"].steering, recs["npy"].steering)
+    raw, video = np.asarray(recs["npy"].frames).astype(np.float32), np.asarray(recs["video"].frames)
+    assert video.shape == raw.shape and np.abs(video - raw).mean() < 4.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -56,6 +56,7 @@ class RecordConfig:
     expert_share: Annotated[float, Fraction] = 0.0  # with a run driving: frames the expert takes over
     mix_seed: Annotated[int, Seed] = 0
     checkpoint: str = "best"
+    store: Literal["npy", "video"] = "npy"  # frames raw, or an all-intra MP4 (data/videostore.py)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -104,7 +105,9 @@ def record_sim(cfg: RecordConfig) -> Path:
         episodes = run_parallel(_episode_to_file, tracks, cfg.workers, (cfg, str(writer.tmp)), "record-sim",
                                 cfg.progress)
         total = sum(len(e["steering"]) for e in episodes)
-        out = writer.frames("frames.npy", total, shaper.out_height, shaper.out_width, 3)
+        file = "frames.mp4" if cfg.store == "video" else "frames.npy"
+        out = writer.frames(file, total, shaper.out_height, shaper.out_width, 3,
+                            fps=1.0 / (frame_skip_of(cfg) * cls.physics_dt_s))
         times, breaks, offset = [], [], 0.0
         columns: dict[str, list[float]] = {"steering": [], "speed": [], "executed_steering": [],
                                            "driver_steering": []}
@@ -136,7 +139,7 @@ def record_sim(cfg: RecordConfig) -> Path:
                                 crop_bottom=cls.crop_bottom),
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
             steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note),
-            cameras=[Camera(name="front", file="frames.npy")],
+            cameras=[Camera(name="front", file=file)],
             segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
         )
         signals = {"timestamp_s": t, "segment": segment_ids(segments, total),
