@@ -20,6 +20,7 @@ from timesteer.sim import duckietown as dt
 
 PROBE = r"""
 import json, sys
+import duckietown_probe as probe
 import duckietown_worker as w
 
 map_name, offsets = sys.argv[1], [float(x) for x in sys.argv[2].split(",")]
@@ -33,7 +34,7 @@ for tile in world.env.grid:
     row = {"map": map_name, "tile": tile["kind"], "curves": len(tile["curves"]), "half_lane_m": round(hw, 4)}
     for frac in offsets:
         n = out_dt = out_any = 0
-        for q, angle in w.poses_along_curves(tile, frac * hw):
+        for q, angle in probe.poses_along_curves(tile, frac * hw):
             n += 1
             d, _, ok = world.lane(q, angle)
             out_dt += (not ok) or abs(d) > hw

@@ -105,13 +105,14 @@ def test_any_map_of_the_installed_simulator_is_accepted_and_an_unknown_one_is_na
 
 BRANCH_PROBE = r"""
 import json, math, sys
+import duckietown_probe as probe
 import duckietown_worker as w
 
 world = w.World("4way", 1, 80, 60, 30.0)
 tile = next(t for t in world.env.grid if t["kind"] == "4way")
 hw = world.half_width_m
 out = {"duckietown": 0, "any_branch": 0, "poses": 0, "wrong_way_out": 0}
-for p, angle in w.poses_along_curves(tile, 0.0):
+for p, angle in probe.poses_along_curves(tile, 0.0):
     out["poses"] += 1
     out["duckietown"] += abs(world.lane(p, angle)[0]) > hw
     out["any_branch"] += abs(world.lane_of_any_branch(p, angle)[0]) > hw

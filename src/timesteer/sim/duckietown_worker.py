@@ -8,7 +8,8 @@ bytes. Nothing is pickled, so the two sides' numpy versions never meet.
 
 Requests: {"op": "open", "map", "seed", "width", "height", "physics_hz"}, {"op": "step", "steer",
 "speed"} (advance one physics step: steer is the yaw command, positive to the right; speed m/s),
-{"op": "camera"}, {"op": "state"} (lane offset, heading error, progress, speed, wheel command, why out),
+{"op": "camera"}; open, step and put_back answer with the state (lane offset, heading error, progress,
+speed, wheel command, why out);
 {"op": "ahead", "ahead_m"} (the lane law's command at a point ahead), {"op": "put_back"}, {"op": "close"}.
 """
 
@@ -191,21 +192,6 @@ class World:
         return np.ascontiguousarray(self.env.render_obs(), dtype=np.uint8)
 
 
-def poses_along_curves(tile: dict, shift_m: float, per_curve: int = 25):
-    """(position, heading) along every curve of a tile, `per_curve` on each, shifted `shift_m` to either side
-    of it (once when 0) and facing along it: poses in their lane, to probe a lane test with
-    (benchmarks/bench_duckietown_lanes.py and the tests)."""
-    from gym_duckietown.graphics import bezier_point, bezier_tangent
-
-    for cps in tile["curves"]:
-        for t in np.linspace(0.02, 0.98, per_curve):
-            point, tangent = bezier_point(cps, t), bezier_tangent(cps, t)
-            right = np.cross(tangent, np.array([0.0, 1.0, 0.0]))
-            right = right / np.linalg.norm(right)
-            for side in ((1.0,) if shift_m == 0 else (-1.0, 1.0)):
-                yield point + side * shift_m * right, math.atan2(-tangent[2], tangent[0])
-
-
 # Where a put-back looks for a valid pose: 5 cm steps along the lane, up to 2 m ahead.
 PUT_BACK_STEP_M = 0.05
 PUT_BACK_STEPS = 40
@@ -231,8 +217,6 @@ def main() -> None:
             elif op == "camera":
                 frame = world.camera()
                 write({"ok": True, "shape": list(frame.shape)}, frame.tobytes())
-            elif op == "state":
-                write({"ok": True, **world.state()})
             elif op == "ahead":
                 write({"ok": True, **world.ahead(float(req["ahead_m"]))})
             elif op == "put_back":
