@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from timesteer.data.manifest import SteeringUnit
 from timesteer.errors import ConfigError
-
-if TYPE_CHECKING:
-    from timesteer.data.manifest import SteeringUnit
-    from timesteer.sim.tracks import Track
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,9 @@ class SimulatorEntry:
     to_rad: float | None  # that unit times this is radians of road-wheel angle, when there is such an angle
     note: str  # what its steering means, for the recording's manifest
     version: Callable[[], str]  # what is installed, for the recording's manifest
-    # Its tracks for the given seeds and maps (None: the default); it checks the maps. Default: seeds only.
-    tracks: Callable[[list[int], list[str] | None], list[Track]] | None = None
+    # Its tracks (sim/tracks.py's Track, which imports this module) for the given seeds and maps (None:
+    # the default); it checks the maps. Default: one track per seed.
+    tracks: Callable[[list[int], list[str] | None], list[Any]] | None = None
 
 
 _REGISTRY: dict[str, SimulatorEntry] = {}
