@@ -31,6 +31,14 @@ VARIANTS = {
     "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
     "cnn_gru-slide": ["--model", "cnn_gru", "--model-config", '{"shift_bands": 0}'],
     "conv3d_lstm": ["--model", "conv3d_lstm"],
+    # Pushes made in the picture (data/push.py): one every 2 s on average, up to 0.2 rad, the driver in the
+    # picture reacting within 0.2 s and bringing the car back over about 0.5 s.
+    "pilotnet+push": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}'],
+    "cnn_gru+push": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}'],
+    "diffnet+push": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}'],
+    # and time warp (stretches at 2x and 0.5x, now and then a lost or repeated frame): `hard` also drives
+    # faster and loses frames
+    "cnn_gru+push+warp1": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
@@ -43,7 +51,7 @@ def sh(*args: str) -> None:
         raise RuntimeError(f"timesteer {' '.join(args)}: {proc.stderr[-2000:]}")
 
 
-def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str) -> str:
+def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str, conditions: str = "hard") -> str:
     run = out / "runs" / f"{variant}-s{seed}"
     status = json.loads((run / "run.json").read_text())["status"] if (run / "run.json").exists() else None
     if (run / "last.pt").exists() and status == "running":  # killed half way: go on from its last epoch
@@ -51,11 +59,11 @@ def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str)
     elif status not in ("finished", "early-stopped"):
         sh("train", "--data", str(data), "--out", str(run), *VARIANTS[variant], "--epochs", "12", "--val-split",
            "blocks", "--seed", str(seed), "--threads", "1", "--quiet", "--no-tensorboard")
-    drive_json = out / "drives" / f"{variant}-s{seed}.json"
+    drive_json = out / "drives" / f"{variant}-s{seed}{'' if conditions == 'hard' else '-' + conditions}.json"
     if not drive_json.exists():
         drive_json.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([*TIMESTEER, "drive", str(run), "--seeds", tracks, "--conditions", "hard", "--json",
+        proc = subprocess.run([*TIMESTEER, "drive", str(run), "--seeds", tracks, "--conditions", conditions, "--json",
                                "--workers", "1", "--quiet"], capture_output=True, text=True, env=env, check=False)
         if proc.returncode:
             raise RuntimeError(f"drive {run}: {proc.stderr[-2000:]}")
@@ -71,6 +79,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--tracks", default="1001-1020")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--conditions", default="hard", help="drive under these conditions (files: VARIANT-sSEED.json "
+                    "for hard, VARIANT-sSEED-CONDITIONS.json otherwise)")
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     variants = args.variants.split(",")
@@ -78,13 +88,15 @@ def main() -> None:
     if not args.report:
         jobs = [(v, s) for s in seeds for v in variants]
         with cf.ThreadPoolExecutor(args.workers) as pool:
-            for (v, s), path in zip(jobs, pool.map(lambda j: train_and_drive(args.data, args.out, *j, args.tracks),
+            for (v, s), path in zip(jobs, pool.map(lambda j: train_and_drive(args.data, args.out, *j, args.tracks,
+                                                                                     args.conditions),
                                                    jobs), strict=True):
                 print(f"{v} seed {s}: {path}", file=sys.stderr)
     drivers = []
     for v in VARIANTS:  # everything driven so far, pilotnet (the baseline) first
+        tail = "" if args.conditions == "hard" else re.escape("-" + args.conditions)
         files = sorted(str(f) for f in (args.out / "drives").glob(f"{glob.escape(v)}-s*.json")
-                       if re.fullmatch(rf"{re.escape(v)}-s\d+\.json", f.name))  # not cnn_gru-slide for cnn_gru
+                       if re.fullmatch(rf"{re.escape(v)}-s\d+{tail}\.json", f.name))  # not cnn_gru-slide for cnn_gru
         if files:
             drivers.append(f"{v}={','.join(files)}")
     proc = subprocess.run([*TIMESTEER, "compare-drives", *drivers, "--baseline", "pilotnet"]

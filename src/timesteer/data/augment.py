@@ -8,7 +8,9 @@ carried, so a recurrent model never sees a drive flip or change camera mid-way. 
 * a random shadow: one side of a slanted line across the image darkened;
 * horizontal flip, which negates steering;
 * horizontal shift by a few pixels, with a steering correction proportional to the shift;
-* a side camera (left / right), with a steering offset, where the recording has them.
+* a side camera (left / right), with a steering offset, where the recording has them;
+* pushes: the car turned and moved in the picture as a push would, the label correcting it
+  (data/push.py; recordings that know their camera's view and speed).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ class AugmentConfig:
     # Share of each drive replayed at 2x or 0.5x its speed (data/timewarp.py), for models that use time:
     # the size of the motion between frames must not be the answer.
     time_warp: Annotated[float, Fraction] = 0.0
+    # Pushes made in the picture (data/push.py): how often one starts per second (0: off), its largest
+    # steering offset, the longest the driver in the picture takes to react, and how long it takes to
+    # bring the car back.
+    push_rate_hz: Annotated[float, Range(0, 100)] = 0.0
+    push_steer_rad: Annotated[float, Range(0, 1, open_min=True)] = 0.2
+    push_react_s: Annotated[float, Range(0, 10)] = 0.2
+    push_recover_s: Annotated[float, Range(0, 100, open_min=True)] = 0.5
 
     def __post_init__(self) -> None:
         validate(self, "augment")

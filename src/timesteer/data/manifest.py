@@ -75,6 +75,22 @@ class FrameGeometry:
 
 
 @dataclass
+class TopDownView:
+    """Where a camera that looks straight down (CarRacing's) sees the car, in source pixels (before any
+    crop or resize), so that an augmentation can move the car in the picture as a push would
+    (data/push.py). The picture turns with the car: forward is up."""
+
+    pivot_row_px: float  # the car's centre of rotation, in pixel-centre coordinates (pixel k's centre is k)
+    pivot_col_px: float
+    px_per_m_across: float  # pixels per metre left to right
+    px_per_m_along: float  # pixels per metre bottom to top (CarRacing squeezes its 1000x800 window into 96x96)
+    wheelbase_m: float  # the car's, for how fast a push turns it
+    # Rows [top, bottom) and columns [left, right) drawn on the picture rather than seen on the ground
+    # (CarRacing's cover over the car): they stay where they are when the picture moves.
+    fixed_px: tuple[int, int, int, int] | None = None
+
+
+@dataclass
 class Source:
     format: str
     path: str
@@ -96,6 +112,7 @@ class Manifest:
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
     timesteer_version: str = ""
+    view: TopDownView | None = None  # the primary camera's view, where the recording knows it (simulators)
 
     @property
     def duration_s(self) -> float:

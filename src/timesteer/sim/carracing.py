@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from timesteer.data.manifest import TopDownView
 from timesteer.sim.centreline import Centreline
 from timesteer.sim.interface import LaneState, SimulatorDefaults
 from timesteer.sim.registry import SimulatorEntry, register_simulator
@@ -37,6 +38,17 @@ PEDAL_GAIN = 0.08  # throttle per m/s of speed error
 # so it never moves after the zoom-in): rows 66-76, columns 46-49 measured, with a margin for the wheels.
 CAR_ROWS, CAR_COLS = slice(64, 80), slice(42, 54)
 BONNET_RGB = (70, 70, 70)
+# gymnasium draws the world into a 1000x800 window, zoomed ZOOM x SCALE = 16.2 pixels per metre, the car at
+# (500, 200) from the bottom, forward up; the observation squeezes that window into 96x96. So the car turns
+# about column 48.0 and row 72.0 of the observation (pixel-edge coordinates; 47.5 and 71.5 pixel centres),
+# at 16.2 x 96/1000 pixels per metre across and 16.2 x 96/800 along. tests/sim/test_push_view.py checks this
+# against the simulator's own picture of a turned and moved car.
+WINDOW_PX, ZOOM_PX_PER_M = (1000, 800), 2.7 * 6.0
+CAMERA_VIEW = TopDownView(
+    pivot_row_px=OBS_SIZE[0] * (1 - 200 / WINDOW_PX[1]) - 0.5, pivot_col_px=OBS_SIZE[1] / 2 - 0.5,
+    px_per_m_across=ZOOM_PX_PER_M * OBS_SIZE[1] / WINDOW_PX[0],
+    px_per_m_along=ZOOM_PX_PER_M * OBS_SIZE[0] / WINDOW_PX[1],
+    wheelbase_m=WHEELBASE_M, fixed_px=(CAR_ROWS.start, CAR_ROWS.stop, CAR_COLS.start, CAR_COLS.stop))
 
 
 class CarRacingSim(SimulatorDefaults):
@@ -47,6 +59,7 @@ class CarRacingSim(SimulatorDefaults):
     wheelbase_m = WHEELBASE_M
     frame_shape = (*OBS_SIZE, 3)
     crop_bottom = DASHBOARD_ROWS
+    camera_view = CAMERA_VIEW
 
     def __init__(self, seed: int) -> None:
         from gymnasium.envs.box2d import car_racing  # here: only a simulator needs gymnasium

@@ -13,6 +13,8 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
+from timesteer.data.manifest import TopDownView
+
 
 @dataclass
 class LaneState:
@@ -100,6 +102,9 @@ class SimulatorDefaults:
     default) or `lane_law`; the other says which to use."""
 
     warmup_s: float = 0.0
+    # Where the camera sees the car, written into every recording (push augmentation needs it); None:
+    # a camera whose picture cannot be moved as the car would be (a forward dashcam, for now).
+    camera_view: ClassVar[TopDownView | None] = None
     expert_law: ExpertLaw = "pure_pursuit"
     expert_defaults: ClassVar[dict[str, float]] = {}
 

@@ -140,7 +140,7 @@ def record_sim(cfg: RecordConfig) -> Path:
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
             steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note),
             cameras=[Camera(name="front", file=file)],
-            segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
+            segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2, view=cls.camera_view,
         )
         signals = {"timestamp_s": t, "segment": segment_ids(segments, total),
                    **{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}}

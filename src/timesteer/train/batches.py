@@ -22,6 +22,7 @@ import torch
 
 from timesteer.data import augment
 from timesteer.data.augment import AugmentConfig, LaneParams
+from timesteer.data.push import PushSource, move_car
 from timesteer.data.windows import Plan
 
 
@@ -41,7 +42,8 @@ class BatchStream:
     def __init__(self, cameras: list[np.ndarray], targets: np.ndarray, plan: Plan, rng: np.random.Generator,
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
-                 warp: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
+                 warp: np.ndarray | None = None, weights: np.ndarray | None = None,
+                 pushes: PushSource | None = None) -> None:
         self.cameras = cameras
         self.weights = weights  # (N,) loss weight per frame index; None: all alike
         self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
@@ -57,6 +59,9 @@ class BatchStream:
         # lanes from the shared generator, so every lane looks the same as in a single-process run.
         self.lanes = lanes if lanes is not None else slice(0, plan.lanes)
         self.params = LaneParams.identity(plan.lanes)
+        self.pushes = pushes if aug is not None and aug.push_rate_hz > 0 else None
+        self.push_tracks = self.pushes.tracks(plan.lanes, aug) if self.pushes is not None and aug else None
+        self.lane_start = np.zeros(plan.lanes, dtype=np.int64)  # each lane's first frame slot since its reset
         self.wait_s = 0.0
         self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
@@ -83,12 +88,29 @@ class BatchStream:
             x, y = (t.pin_memory().to(self.device, non_blocking=True) for t in (x, y))
             c = c.to(self.device) if c is not None else None
         x = x.permute(0, 1, 4, 2, 3).float()  # (B, W+L, C, H, W), channels-last memory
+        if self.push_tracks is not None:
+            x, y = self._push(step, idx, x, y)
         if self.aug is not None:
             x, steer = augment.apply(x, y[..., 0], params, self.aug, self.side_offset)
             y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
             if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
                 c = torch.where(torch.as_tensor(params.flip, device=c.device).view(-1, 1), -c, c)
         return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w)
+
+    def _push(self, step: int, idx: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move the car in the pictures as each lane's pushes would, and correct the steering labels."""
+        plan, pushes, tracks = self.plan, self.pushes, self.push_tracks
+        assert pushes is not None and tracks is not None
+        reset = plan.reset[step]
+        tracks.restart(reset, self.rng)  # every lane, as augmentation draws, so torchrun's processes agree
+        self.lane_start[reset] = plan.starts[step][reset]
+        lanes = np.arange(plan.lanes)[self.lanes]
+        slots = plan.starts[step][lanes, None] + np.arange(-plan.warmup, plan.seq_len) - self.lane_start[lanes, None]
+        moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
+        m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
+        x = move_car(x, m[..., 0], m[..., 1], pushes.view)
+        steer = y[..., 0] + (m[:, plan.warmup :, 2] / pushes.to_rad).to(y.dtype)
+        return x, torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
 
     def _produce(self) -> None:
         try:

@@ -17,6 +17,7 @@ from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
 from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
 from timesteer.data.manifest import SIGNALS_FILE
+from timesteer.data.push import PushSource, ViewInFrame
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
 from timesteer.train.config import TrainConfig
@@ -45,6 +46,7 @@ class TrainData:
     commands: np.ndarray  # (N,) the command in effect at each frame (models built with `own_command`)
     side_offset: float
     camera: str  # the primary camera's name
+    pushes: PushSource | None = None  # what push augmentation needs (data/push.py), when it is on
 
     @property
     def first(self) -> Recording:
@@ -157,7 +159,36 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
             _check_target_range(d.rec, name)
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
-    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name)
+    pushes = _push_source(drives, primary.name) if cfg.augment.push_rate_hz > 0 else None
+    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes)
+
+
+def _push_source(drives: list[Drive], camera: str) -> PushSource:
+    """Push augmentation moves the car in the picture: every training recording must say where its camera
+    sees the car (`record-sim` writes it for CarRacing) and how fast the car went."""
+    first = drives[0].rec
+    for d in drives:
+        m = d.rec.manifest
+        if not d.train_spans:
+            continue
+        if m.view is None:
+            raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the camera's view of the car "
+                                         "(manifest 'view'), which this recording does not have; `record-sim` "
+                                         "writes it for CarRacing, whose camera looks down on the car")
+        if m.view != first.manifest.view or camera != m.cameras[0].name:
+            raise InputError(d.rec.path, f"its camera's view {m.view} differs from {first.path}'s "
+                                         f"{first.manifest.view}; push augmentation needs one view")
+        if not d.rec.has_signal("speed"):
+            raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the recorded speed (a 'speed' "
+                                         "signal), which this recording does not have")
+    view = first.manifest.view
+    assert view is not None  # checked above for the first training drive
+    speeds = np.concatenate([d.rec.signals["speed"] if d.rec.has_signal("speed") else np.zeros(len(d.rec))
+                             for d in drives]).astype(np.float64)
+    to_rad = first.manifest.steering.to_rad
+    if not to_rad:
+        raise InputError(first.path, "push augmentation needs the steering's unit in radians (steering.to_rad)")
+    return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, 1.0 / first.manifest.fps, to_rad)
 
 
 # The largest |value| a training target may take. A steering wheel turns a few turns (DeepTesla's wheel

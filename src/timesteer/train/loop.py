@@ -339,7 +339,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
                          lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
                          commands=data.commands if model.command_input else None, device=device, warp=warp,
-                         weights=run.loss_weights)
+                         weights=run.loss_weights, pushes=data.pushes)
     model.train()
     state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
     gtt: list[np.ndarray] = []
