@@ -205,3 +205,23 @@ def test_a_video_store_recording_converts(tmp_path):
     convert_recording(ConvertConfig(rec=str(rec), dest=str(tmp_path / "ds"), progress=False))
     back = _import(tmp_path / "ds", tmp_path / "back")
     assert len(back) == 20
+
+
+def test_where_the_camera_sees_the_car_survives_the_round_trip(tmp_path, capsys):
+    from timesteer.data.push import ViewInFrame
+
+    path = make_recording(tmp_path / "rec", n=40)
+    manifest = json.loads((path / "manifest.json").read_text())
+    # Stored at half the source's size: the view, in source pixels, must come back in the stored ones.
+    manifest["frame"].update(source_height=96, source_width=128)
+    manifest["view"] = {"pivot_row_px": 71.5, "pivot_col_px": 63.5, "px_per_m_across": 2.0, "px_per_m_along": 2.4,
+                        "wheelbase_m": 3.0, "fixed_px": [60, 80, 56, 72]}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    rec = Recording.open(path)
+    code, _, err = run_cli("convert", path, tmp_path / "ds", "--to", "lerobot", "--quiet", capsys=capsys)
+    assert code == 0, err
+    back = _import(tmp_path / "ds", tmp_path / "back")
+    assert back.manifest.view is not None
+    assert ViewInFrame.of(back.manifest.view, back.manifest.frame) == ViewInFrame.of(rec.manifest.view,
+                                                                                      rec.manifest.frame)
+    assert ViewInFrame.of(back.manifest.view, back.manifest.frame).pivot_row == 35.5

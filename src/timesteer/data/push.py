@@ -82,6 +82,12 @@ class ViewInFrame:
                    view.px_per_m_along * sy, view.wheelbase_m, fixed)
 
 
+def view_of_stored_frames(view: TopDownView, frame: FrameGeometry) -> TopDownView:
+    """The same view with the stored frames as its source (what an export that writes the stored frames keeps)."""
+    v = ViewInFrame.of(view, frame)
+    return TopDownView(v.pivot_row, v.pivot_col, v.px_per_m_across, v.px_per_m_along, v.wheelbase_m, v.fixed)
+
+
 class PushTracks:
     """Each lane's push, frame by frame from the lane's start: the car's sideways offset (m, + right), its
     heading (rad, + turned right) and the label's correction (rad), kept for every frame it has reached."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from timesteer.config import from_dict
 from timesteer.data.importers.source import CameraSource, ParsedSource, VideoFiles
 from timesteer.data.lerobot_format import (
     CAMERA_PREFIX,
@@ -29,8 +30,9 @@ from timesteer.data.lerobot_format import (
     read_info,
     video_keys,
 )
-from timesteer.data.manifest import Steering, SteeringUnit
-from timesteer.errors import InputError
+from timesteer.data.manifest import FrameGeometry, Steering, SteeringUnit, TopDownView
+from timesteer.data.push import view_of_stored_frames
+from timesteer.errors import ConfigError, InputError
 
 EPISODE_GAP_S = 10.0  # episodes laid end to end in time, this far apart, when frames carry no real time
 OTHER_SIGNALS = {"speed": ("speed",), "throttle": ("throttle", "gas"), "brake": ("brake",)}
@@ -84,7 +86,7 @@ def parse(src: Path, camera: str | None = None, steering: str | None = None,
         steering=Steering(unit=unit, to_rad=to_rad, note=note),
         cameras=[CameraSource(name=key.removeprefix(CAMERA_PREFIX).replace("/", "_") or "front",
                               frames=VideoFiles(video_files, file_index, indexes))],
-        forced_breaks=starts[1:],
+        forced_breaks=starts[1:], view=_view(src, ours),
         details={"codebase_version": info.get("codebase_version"), "camera_key": key, "steering_field": steer,
                  "episodes": len(starts), "robot_type": info.get("robot_type")},
         row_files=row_files, fps=None,
@@ -257,6 +259,19 @@ def _existing(paths: list[Path]) -> list[Path]:
         if not path.is_file():
             raise InputError(path, "video file named by the dataset's metadata not found")
     return paths
+
+
+def _view(src: Path, ours: dict[str, Any] | None) -> TopDownView | None:
+    """Where the camera sees the car, from a timesteer export, in the exported frames' pixels."""
+    manifest = (ours or {}).get("manifest") or {}
+    if not isinstance(manifest, dict) or manifest.get("view") is None:
+        return None
+    try:
+        view = from_dict(TopDownView, manifest["view"], where="manifest.view")
+        frame = from_dict(FrameGeometry, manifest.get("frame", {}), where="manifest.frame")
+    except ConfigError as exc:
+        raise InputError(src / TIMESTEER_META, str(exc)) from None
+    return view_of_stored_frames(view, frame)
 
 
 def _timesteer_meta(src: Path) -> dict[str, Any] | None:

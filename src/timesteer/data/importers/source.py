@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from timesteer.data.manifest import Steering
+from timesteer.data.manifest import Steering, TopDownView
 from timesteer.errors import InputError
 
 
@@ -76,6 +76,7 @@ class ParsedSource:
     details: dict[str, Any] = field(default_factory=dict)
     row_files: list[Path] | None = None  # per-frame log file, when the log spans several files
     fps: float | None = None  # the nominal rate, when the source has no timestamps of its own
+    view: TopDownView | None = None  # where the camera sees the car, in the source's pixels (data/push.py)
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
@@ -101,7 +102,8 @@ class ParsedSource:
             format=self.format, path=self.path, log_path=self.log_path, rows=self.rows[keep],
             timestamps_s=self.timestamps_s[keep], signals={k: v[keep] for k, v in self.signals.items()},
             steering=self.steering, cameras=cameras, forced_breaks=forced_breaks, details=dict(self.details),
-            row_files=[self.row_files[i] for i in keep] if self.row_files is not None else None, fps=self.fps)
+            row_files=[self.row_files[i] for i in keep] if self.row_files is not None else None, fps=self.fps,
+            view=self.view)
 
 
 @dataclass

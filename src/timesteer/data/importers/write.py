@@ -146,6 +146,7 @@ def write_recording(parsed: ParsedSource, options: WriteOptions, skips: Skips | 
             frames=n,
             signals=[],
             gap_threshold_s=gap,
+            view=parsed.view,
         )
         return writer.commit(manifest, signals)
 
