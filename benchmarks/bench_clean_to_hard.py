@@ -39,6 +39,10 @@ VARIANTS = {
     # and time warp (stretches at 2x and 0.5x, now and then a lost or repeated frame): `hard` also drives
     # faster and loses frames
     "cnn_gru+push+warp1": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
+    "diffnet+push+warp1": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
+    # and labels 100 ms ahead of their pictures: `hard`'s commands act 100 ms after the frame they came from
+    "diffnet+push+lead": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not

@@ -168,6 +168,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aux-weight", type=float, help="loss weight of auxiliary targets such as speed")
     p.add_argument("--keyframe-weight", type=float, help="frames where the steering changes count more in the "
                    "loss: 1 + this x (change / its mean) (0: all alike)")
+    p.add_argument("--label-lead-s", type=float, help="learn to steer for this many seconds ahead (the car's "
+                   "latency): each frame's label is the one recorded that long after it (0: its own)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'')
     p.add_argument("--camera", help="primary camera (default: the recording's first)")
     p.add_argument("--side-offset", type=float,

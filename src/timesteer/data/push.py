@@ -124,9 +124,13 @@ class PushTracks:
         if not len(self.tracks[lane]):
             self.tracks[lane] = np.asarray([self._step(lane, float(speeds_mps[0])) for _ in range(burn)])
         have = len(self.tracks[lane]) - burn  # positions reached so far: -burn .. have - 1
-        new = sorted({(p, v) for p, v in zip(positions.tolist(), speeds_mps.tolist(), strict=True) if p >= have})
-        if new:
-            rows = [self._step(lane, v) for _, v in new]
+        top = int(positions.max()) if len(positions) else -burn
+        if top >= have:  # every position up to the furthest asked for, each at its speed (or the last known)
+            speed_at = dict(zip(positions.tolist(), speeds_mps.tolist(), strict=True))
+            v, rows = float(speeds_mps[0]), []
+            for p in range(have, top + 1):
+                v = speed_at.get(p, v)
+                rows.append(self._step(lane, v))
             self.tracks[lane] = np.concatenate([self.tracks[lane], np.asarray(rows)])
         out = np.zeros((len(positions), 3))
         inside = positions >= -burn
@@ -197,6 +201,7 @@ class PushSource:
     speeds_mps: np.ndarray  # (N,) over the whole bank
     frame_period_s: float
     to_rad: float
+    lead_frames: int = 0  # labels are this many frames ahead of their pictures (TrainConfig.label_lead_s)
 
     def tracks(self, lanes: int, cfg: AugmentConfig) -> PushTracks:
         return PushTracks(lanes, cfg.push_rate_hz, cfg.push_steer_rad, cfg.push_react_s, cfg.push_recover_s,

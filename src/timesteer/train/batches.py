@@ -109,7 +109,10 @@ class BatchStream:
         moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
         m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
         x = move_car(x, m[..., 0], m[..., 1], pushes.view)
-        steer = y[..., 0] + (m[:, plan.warmup :, 2] / pushes.to_rad).to(y.dtype)
+        ahead = slots[:, plan.warmup :] + pushes.lead_frames  # a label leading its picture: the correction then
+        correction = np.stack([tracks.at(int(lane), ahead[i], pushes.speeds_mps[idx[i, plan.warmup :]])[:, 2]
+                               for i, lane in enumerate(lanes)])
+        steer = y[..., 0] + (torch.from_numpy(correction).to(x.device) / pushes.to_rad).to(y.dtype)
         return x, torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
 
     def _produce(self) -> None:

@@ -52,6 +52,10 @@ class TrainConfig:
     # Keyframe weighting (train/keyframes.py): frames where the steering changes count more in the loss,
     # 1 + strength x (change / its mean); 0: every frame alike. Tried against the copycat (issue 29).
     keyframe_weight: Annotated[float, Range(0, 100)] = 0.0
+    # Learn to steer for this far ahead: the label of each frame is the one recorded this long after it
+    # (within its segment), so that a car whose commands act that late (camera, compute and actuator
+    # delay) gets them in time. 0: the frame's own label.
+    label_lead_s: Annotated[float, Range(0, 10)] = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)
     # Steering offset of side cameras; default 5 degrees in the recording's unit.

@@ -158,12 +158,24 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
         for name in outputs:
             _check_target_range(d.rec, name)
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
+    lead = round(cfg.label_lead_s * first.manifest.fps)
+    if lead:
+        targets = targets[lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(
+            d.rec.segments))], lead)]
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
-    pushes = _push_source(drives, primary.name) if cfg.augment.push_rate_hz > 0 else None
+    pushes = _push_source(drives, primary.name, lead) if cfg.augment.push_rate_hz > 0 else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes)
 
 
-def _push_source(drives: list[Drive], camera: str) -> PushSource:
+def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
+    """For each of `n` frames, the frame `lead` later, held at the last frame of its span."""
+    index = np.arange(n)
+    for a, b in spans:
+        index[a:b] = np.minimum(np.arange(a, b) + lead, b - 1)
+    return index
+
+
+def _push_source(drives: list[Drive], camera: str, lead: int = 0) -> PushSource:
     """Push augmentation moves the car in the picture: every training recording must say where its camera
     sees the car (`record-sim` writes it for CarRacing) and how fast the car went."""
     first = drives[0].rec
@@ -188,7 +200,7 @@ def _push_source(drives: list[Drive], camera: str) -> PushSource:
     to_rad = first.manifest.steering.to_rad
     if not to_rad:
         raise InputError(first.path, "push augmentation needs the steering's unit in radians (steering.to_rad)")
-    return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, 1.0 / first.manifest.fps, to_rad)
+    return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, 1.0 / first.manifest.fps, to_rad, lead)
 
 
 # The largest |value| a training target may take. A steering wheel turns a few turns (DeepTesla's wheel
