@@ -124,3 +124,32 @@ def test_training_with_pushes_needs_a_recording_that_knows_its_view(tmp_path):
     corrections = torch.cat([(y.targets - x.targets).flatten() for x, y in zip(a, b, strict=True)])
     assert corrections.abs().max() > 0.01, "labels corrected"
     assert max(float((y.frames - x.frames).abs().mean()) for x, y in zip(a, b, strict=True)) > 1, "pictures moved"
+
+
+def test_with_a_label_lead_the_correction_is_the_one_of_the_frame_ahead(tmp_path):
+    from timesteer.data.augment import AugmentConfig
+    from timesteer.data.push import PushSource
+    from timesteer.data.windows import Plan
+    from timesteer.train.batches import BatchStream
+
+    n, lead = 120, 3
+    frames = np.zeros((n, 48, 64, 3), dtype=np.uint8)
+    frames[:, :, 30:34] = 255  # a road straight ahead
+    targets = np.zeros((n, 1))
+    view = ViewInFrame.of(VIEW, FrameGeometry(48, 64, 3, 48, 64))
+    aug = AugmentConfig(flip=0, brightness=0, contrast=0, shadow=0, push_rate_hz=2.0, push_react_s=0.5)
+
+    def labels(lead_frames: int) -> tuple[np.ndarray, PushTracks]:
+        pushes = PushSource(view, np.full(n, 15.0), 0.04, 1.0, lead_frames)
+        plan = Plan(np.arange(0, 100, 20)[:, None], np.array([[True]] + [[False]] * 4), 20, 0)  # one lane, in order
+        stream = BatchStream([frames], targets, plan, np.random.default_rng(4), aug, pushes=pushes)
+        out = np.concatenate([b.targets[0, :, 0].numpy() for b in stream])
+        assert stream.push_tracks is not None
+        return out, stream.push_tracks
+
+    now, tracks = labels(0)
+    ahead, _ = labels(lead)
+    positions = np.arange(len(now))
+    np.testing.assert_allclose(now, tracks.at(0, positions, np.full(len(now), 15.0))[:, 2], atol=1e-6)
+    np.testing.assert_allclose(ahead, tracks.at(0, positions + lead, np.full(len(now), 15.0))[:, 2], atol=1e-6)
+    assert np.abs(now).max() > 0.01
