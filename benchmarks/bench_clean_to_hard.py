@@ -42,6 +42,7 @@ VARIANTS = {
     "diffnet+push+warp1": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
     # and labels 100 ms ahead of their pictures: `hard`'s commands act 100 ms after the frame they came from
     "diffnet+push+lead": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "pilotnet+push+lead": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
     "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
 }
 
