@@ -21,7 +21,7 @@ VIEW = TopDownView(pivot_row_px=23.5, pivot_col_px=31.5, px_per_m_across=2.0, px
 
 def one_push(steer_rad: float, react_s: float, frames: int = 150, speed: float = 20.0) -> np.ndarray:
     """A lane pushed once, at once (the wait before the first push is forced to zero)."""
-    tracks = PushTracks(1, rate_hz=1e-6, steer_rad=steer_rad, react_s=react_s, recover_s=0.5,
+    tracks = PushTracks(1, rate_hz=1e-6, steer=steer_rad, react_s=react_s, recover_s=0.5,
                         frame_period_s=0.04, wheelbase_m=3.0)
     rng = np.random.default_rng(5)
     tracks.restart(np.array([True]), rng)
@@ -50,7 +50,7 @@ def test_a_driver_who_reacts_at_once_barely_moves_but_a_late_one_drifts():
 
 def test_tracks_are_reproducible_and_overlapping_requests_agree():
     def tracks():
-        t = PushTracks(2, rate_hz=2.0, steer_rad=0.2, react_s=0.2, recover_s=0.5, frame_period_s=0.04,
+        t = PushTracks(2, rate_hz=2.0, steer=0.2, react_s=0.2, recover_s=0.5, frame_period_s=0.04,
                        wheelbase_m=3.0)
         t.restart(np.array([True, True]), np.random.default_rng(9))
         return t

@@ -40,10 +40,11 @@ class AugmentConfig:
     # the size of the motion between frames must not be the answer.
     time_warp: Annotated[float, Fraction] = 0.0
     # Pushes made in the picture (data/push.py): how often one starts per second (0: off), its largest
-    # steering offset, the longest the driver in the picture takes to react, and how long it takes to
-    # bring the car back.
+    # steering offset as a fraction of the car's full lock (0.5: 0.2 rad in CarRacing, a yaw command of 1.5
+    # in Duckietown; `hard`'s pushes reach 0.6), the longest the driver in the picture takes to react, and
+    # how long it takes to bring the car back.
     push_rate_hz: Annotated[float, Range(0, 100)] = 0.0
-    push_steer_rad: Annotated[float, Range(0, 1, open_min=True)] = 0.2
+    push_lock: Annotated[float, Range(0, 1, open_min=True)] = 0.5
     push_react_s: Annotated[float, Range(0, 10)] = 0.2
     push_recover_s: Annotated[float, Range(0, 100, open_min=True)] = 0.5
 

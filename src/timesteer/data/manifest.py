@@ -88,6 +88,24 @@ class TopDownView:
     # Rows [top, bottom) and columns [left, right) drawn on the picture rather than seen on the ground
     # (CarRacing's cover over the car): they stay where they are when the picture moves.
     fixed_px: tuple[int, int, int, int] | None = None
+    full_lock_rad: float = 0.4  # the wheels' largest angle (CarRacing's); a push is a fraction of it
+
+
+@dataclass
+class DashcamView:
+    """Where a forward camera (Duckietown's dashcam) sits on the car and how it projects, in source pixels
+    (before any crop or resize), and how the car turns, so that an augmentation can move the car in the
+    picture as a push would (data/dashcam.py): the road is taken as a flat ground, what lies above the
+    horizon as far away. A pinhole camera; the car's frame has its origin at the centre of rotation."""
+
+    focal_px: float  # pixels per unit of tan(angle), both ways (square pixels)
+    centre_row_px: float  # the optical axis, in pixel-centre coordinates
+    centre_col_px: float
+    height_m: float  # above the ground
+    ahead_m: float  # ahead of the centre of rotation
+    tilt_down_rad: float  # the optical axis below the horizontal
+    yaw_rate_per_unit: float  # the car's yaw rate (rad/s) per unit of its steering (a yaw command)
+    full_lock: float  # the steering's largest value, in its own unit; a push is a fraction of it
 
 
 @dataclass
@@ -113,6 +131,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     timesteer_version: str = ""
     view: TopDownView | None = None  # the primary camera's view, where the recording knows it (simulators)
+    dashcam: DashcamView | None = None  # or, for a forward camera, where it sits and how it projects
 
     @property
     def duration_s(self) -> float:

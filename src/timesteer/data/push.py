@@ -8,9 +8,11 @@ A camera-only driver can tell a push only from how the car moves, so a model can
 from histories that hold pushes. Users record clean driving; this makes the pushes in training instead:
 
 * per lane (a sequence whose state is carried), pushes start at random, `rate_hz` a second on average,
-  each a steering offset of up to `steer_rad` (at least 40% of it, either side) lasting 0.2-0.8 s;
-* the picture turns and slides as the car would (a kinematic bicycle: heading rate v x u / wheelbase,
-  sideways speed v x heading, v the frame's recorded speed) while the driver has not reacted (a delay
+  each a steering offset of up to `lock` of the car's full lock (at least 40% of that, either side)
+  lasting 0.2-0.8 s, as the simulators' own pushes (sim/conditions.py) are sized;
+* the picture turns and slides as the car would (a kinematic bicycle: heading rate v x tan(u) / wheelbase;
+  or, for a car steered by a yaw command like Duckietown's, heading rate k x u; sideways speed
+  v x heading, v the frame's recorded speed) while the driver has not reacted (a delay
   drawn up to `react_s`), then returns, critically damped over about `recover_s`, as the driver brings
   the car back;
 * the label, at every frame of it, is what a driver who knew the push would steer: the recorded
@@ -19,8 +21,9 @@ from histories that hold pushes. Users record clean driving; this makes the push
 This is DART's lesson (Laskey et al. 2017: inject noise while the expert drives so that the data shows
 recoveries) and NVIDIA's shifted views (Bojarski et al. 2016: move the camera in the picture and correct
 the label), made to happen over time, as ChauffeurNet's perturbed trajectories (Bansal et al. 2018) do.
-It needs the camera's geometry (`manifest.TopDownView`, which `record-sim` writes for CarRacing) and the
-recording's `speed`. Steering is taken as positive to the right (timesteer's convention).
+It needs the camera's geometry (`manifest.TopDownView`, which `record-sim` writes for CarRacing, or a
+forward camera's `manifest.DashcamView`, for Duckietown, moved by data/dashcam.py) and the recording's
+`speed`. Steering is taken as positive to the right (timesteer's convention).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from timesteer.data.dashcam import DashcamInFrame
 from timesteer.data.manifest import FrameGeometry, TopDownView
 
 if TYPE_CHECKING:
@@ -56,6 +60,10 @@ class ViewInFrame:
     px_per_m_along: float
     wheelbase_m: float
     fixed: tuple[int, int, int, int] | None  # rows [top, bottom), columns [left, right); None: nothing fixed
+    full_lock: float = 0.4  # rad
+
+    def move(self, frames: Tensor, offset_m: Tensor, heading_rad: Tensor) -> Tensor:
+        return move_car(frames, offset_m, heading_rad, self)
 
     @classmethod
     def of(cls, view: TopDownView, frame: FrameGeometry) -> ViewInFrame:
@@ -79,25 +87,30 @@ class ViewInFrame:
             if fixed[0] >= fixed[1] or fixed[2] >= fixed[3]:
                 fixed = None  # cropped away
         return cls(row(view.pivot_row_px), col(view.pivot_col_px), view.px_per_m_across * sx,
-                   view.px_per_m_along * sy, view.wheelbase_m, fixed)
+                   view.px_per_m_along * sy, view.wheelbase_m, fixed, view.full_lock_rad)
 
 
 def view_of_stored_frames(view: TopDownView, frame: FrameGeometry) -> TopDownView:
     """The same view with the stored frames as its source (what an export that writes the stored frames keeps)."""
     v = ViewInFrame.of(view, frame)
-    return TopDownView(v.pivot_row, v.pivot_col, v.px_per_m_across, v.px_per_m_along, v.wheelbase_m, v.fixed)
+    return TopDownView(v.pivot_row, v.pivot_col, v.px_per_m_across, v.px_per_m_along, v.wheelbase_m, v.fixed,
+                       v.full_lock)
 
 
 class PushTracks:
     """Each lane's push, frame by frame from the lane's start: the car's sideways offset (m, + right), its
     heading (rad, + turned right) and the label's correction (rad), kept for every frame it has reached."""
 
-    def __init__(self, lanes: int, rate_hz: float, steer_rad: float, react_s: float, recover_s: float,
-                 frame_period_s: float, wheelbase_m: float) -> None:
-        self.rate_hz, self.steer_rad, self.react_s = rate_hz, steer_rad, react_s
+    def __init__(self, lanes: int, rate_hz: float, steer: float, react_s: float, recover_s: float,
+                 frame_period_s: float, wheelbase_m: float | None, yaw_rate_per_unit: float | None = None) -> None:
+        """`steer`: the largest push, in the car's steering unit (radians for a bicycle). The car turns as a
+        bicycle of `wheelbase_m`, or, given `yaw_rate_per_unit` instead, at that many rad/s per unit."""
+        if (wheelbase_m is None) == (yaw_rate_per_unit is None):
+            raise ValueError("a car turns by its wheelbase or by a yaw rate per unit, one of the two")
+        self.rate_hz, self.steer, self.react_s = rate_hz, steer, react_s
         self.omega = 1.0 / recover_s  # the driver's return: critically damped at this rate
         self.dt = frame_period_s
-        self.wheelbase_m = wheelbase_m
+        self.wheelbase_m, self.yaw_rate_per_unit = wheelbase_m, yaw_rate_per_unit
         # Per lane (frames, 3): offset, heading, correction, from the burn-in's first frame on.
         self.tracks: list[np.ndarray] = [np.zeros((0, 3)) for _ in range(lanes)]
         self.state: list[dict[str, float]] = [{} for _ in range(lanes)]
@@ -145,20 +158,24 @@ class PushTracks:
             s["push"] = 0.0
             s["wait"] -= dt
             if s["wait"] <= 0:  # a push starts
-                s["push"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.0) * self.steer_rad)
+                s["push"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.0) * self.steer)
                 s["left"] = float(rng.uniform(*PUSH_S))
                 s["react"] = float(rng.uniform(0.0, self.react_s))
                 s["wait"] = float(rng.exponential(1 / self.rate_hz))
         # What brings the car back: heading and offset returned together, critically damped at omega
-        # (offset'' = -2 omega offset' - omega^2 offset, with offset' = v heading and heading' = v u / L).
-        w, wheelbase = self.omega, self.wheelbase_m
-        back = -(wheelbase / v**2) * (2 * w * v * s["heading"] + w**2 * s["offset"])
+        # (offset'' = -2 omega offset' - omega^2 offset, with offset' = v heading and heading' = v u / L, or
+        # k u for a yaw command).
+        w, wheelbase, k = self.omega, self.wheelbase_m, self.yaw_rate_per_unit
+        if wheelbase is not None:
+            back = -(wheelbase / v**2) * (2 * w * v * s["heading"] + w**2 * s["offset"])
+        else:
+            back = -(2 * w * v * s["heading"] + w**2 * s["offset"]) / (v * k)
         correction = back - s["push"]
         row = (s["offset"], s["heading"], correction)
         # The car: pushed, uncorrected until the driver reacts; then the push cancelled and the car returning.
         u = s["push"] if s["push"] and s["react"] > 0 else back
         s["offset"] += v * math.sin(s["heading"]) * dt
-        s["heading"] += v * math.tan(u) / wheelbase * dt
+        s["heading"] += (v * math.tan(u) / wheelbase if wheelbase is not None else k * u) * dt
         s["left"] -= dt
         s["react"] -= dt
         return row
@@ -195,14 +212,20 @@ def move_car(frames: Tensor, offset_m: Tensor, heading_rad: Tensor, view: ViewIn
 @dataclass(frozen=True)
 class PushSource:
     """What a training run needs to push its lanes: the view, each bank frame's speed, the frame period and
-    the steering unit (the correction is in radians; labels are in the recording's unit)."""
+    the steering unit (a bicycle's pushes and corrections are in radians, a yaw command's in its own unit;
+    labels are in the recording's unit: `to_rad` is 1 for a yaw command)."""
 
-    view: ViewInFrame
+    view: ViewInFrame | DashcamInFrame
     speeds_mps: np.ndarray  # (N,) over the whole bank
     frame_period_s: float
     to_rad: float
     lead_frames: int = 0  # labels are this many frames ahead of their pictures (TrainConfig.label_lead_s)
 
     def tracks(self, lanes: int, cfg: AugmentConfig) -> PushTracks:
-        return PushTracks(lanes, cfg.push_rate_hz, cfg.push_steer_rad, cfg.push_react_s, cfg.push_recover_s,
-                          self.frame_period_s, self.view.wheelbase_m)
+        v = self.view
+        steer = cfg.push_lock * v.full_lock
+        if isinstance(v, ViewInFrame):
+            return PushTracks(lanes, cfg.push_rate_hz, steer, cfg.push_react_s, cfg.push_recover_s,
+                              self.frame_period_s, v.wheelbase_m)
+        return PushTracks(lanes, cfg.push_rate_hz, steer, cfg.push_react_s, cfg.push_recover_s,
+                          self.frame_period_s, None, v.yaw_rate_per_unit)

@@ -22,7 +22,7 @@ import torch
 
 from timesteer.data import augment
 from timesteer.data.augment import AugmentConfig, LaneParams
-from timesteer.data.push import PushSource, move_car
+from timesteer.data.push import PushSource
 from timesteer.data.windows import Plan
 
 
@@ -108,7 +108,7 @@ class BatchStream:
         slots = plan.starts[step][lanes, None] + np.arange(-plan.warmup, plan.seq_len) - self.lane_start[lanes, None]
         moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
         m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
-        x = move_car(x, m[..., 0], m[..., 1], pushes.view)
+        x = pushes.view.move(x, m[..., 0], m[..., 1])
         ahead = slots[:, plan.warmup :] + pushes.lead_frames  # a label leading its picture: the correction then
         correction = np.stack([tracks.at(int(lane), ahead[i], pushes.speeds_mps[idx[i, plan.warmup :]])[:, 2]
                                for i, lane in enumerate(lanes)])

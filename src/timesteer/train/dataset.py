@@ -15,8 +15,9 @@ import numpy as np
 
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
+from timesteer.data.dashcam import DashcamInFrame
 from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
-from timesteer.data.manifest import SIGNALS_FILE
+from timesteer.data.manifest import SIGNALS_FILE, DashcamView, Manifest, TopDownView
 from timesteer.data.push import PushSource, ViewInFrame
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
@@ -177,30 +178,38 @@ def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
 
 def _push_source(drives: list[Drive], camera: str, lead: int = 0) -> PushSource:
     """Push augmentation moves the car in the picture: every training recording must say where its camera
-    sees the car (`record-sim` writes it for CarRacing) and how fast the car went."""
+    sees the car (`record-sim` writes it: a view from above for CarRacing, a dashcam for Duckietown) and
+    how fast the car went."""
     first = drives[0].rec
+
+    def view_of(m: Manifest) -> TopDownView | DashcamView | None:
+        return m.view if m.view is not None else m.dashcam
+
     for d in drives:
         m = d.rec.manifest
         if not d.train_spans:
             continue
-        if m.view is None:
+        if view_of(m) is None:
             raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the camera's view of the car "
-                                         "(manifest 'view'), which this recording does not have; `record-sim` "
-                                         "writes it for CarRacing, whose camera looks down on the car")
-        if m.view != first.manifest.view or camera != m.cameras[0].name:
-            raise InputError(d.rec.path, f"its camera's view {m.view} differs from {first.path}'s "
-                                         f"{first.manifest.view}; push augmentation needs one view")
+                                         "(manifest 'view' or 'dashcam'), which this recording does not have; "
+                                         "`record-sim` writes it for its simulators")
+        if view_of(m) != view_of(first.manifest) or camera != m.cameras[0].name:
+            raise InputError(d.rec.path, f"its camera's view {view_of(m)} differs from {first.path}'s "
+                                         f"{view_of(first.manifest)}; push augmentation needs one view")
         if not d.rec.has_signal("speed"):
             raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the recorded speed (a 'speed' "
                                          "signal), which this recording does not have")
-    view = first.manifest.view
+    view = view_of(first.manifest)
     assert view is not None  # checked above for the first training drive
     speeds = np.concatenate([d.rec.signals["speed"] if d.rec.has_signal("speed") else np.zeros(len(d.rec))
                              for d in drives]).astype(np.float64)
+    period_s = 1.0 / first.manifest.fps
+    if isinstance(view, DashcamView):  # a yaw command: pushes and corrections in the label's own unit
+        return PushSource(DashcamInFrame.of(view, first.manifest.frame), speeds, period_s, 1.0, lead)
     to_rad = first.manifest.steering.to_rad
     if not to_rad:
         raise InputError(first.path, "push augmentation needs the steering's unit in radians (steering.to_rad)")
-    return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, 1.0 / first.manifest.fps, to_rad, lead)
+    return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, period_s, to_rad, lead)
 
 
 # The largest |value| a training target may take. A steering wheel turns a few turns (DeepTesla's wheel
