@@ -225,3 +225,23 @@ def test_where_the_camera_sees_the_car_survives_the_round_trip(tmp_path, capsys)
     assert ViewInFrame.of(back.manifest.view, back.manifest.frame) == ViewInFrame.of(rec.manifest.view,
                                                                                       rec.manifest.frame)
     assert ViewInFrame.of(back.manifest.view, back.manifest.frame).pivot_row == 35.5
+
+
+def test_a_dashcam_survives_the_round_trip(tmp_path, capsys):
+    from timesteer.data.dashcam import DashcamInFrame
+
+    path = make_recording(tmp_path / "rec", n=40)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["frame"].update(source_height=96, source_width=128)  # stored at half the source's size
+    manifest["dashcam"] = {"focal_px": 62.5, "centre_row_px": 47.5, "centre_col_px": 63.5, "height_m": 0.1,
+                           "ahead_m": 0.07, "tilt_down_rad": 0.3, "yaw_rate_per_unit": 0.45, "full_lock": 3.0}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    rec = Recording.open(path)
+    code, _, err = run_cli("convert", path, tmp_path / "ds", "--to", "lerobot", "--quiet", capsys=capsys)
+    assert code == 0, err
+    back = _import(tmp_path / "ds", tmp_path / "back")
+    assert back.manifest.dashcam is not None and back.manifest.view is None
+    mine = DashcamInFrame.of(rec.manifest.dashcam, rec.manifest.frame)
+    theirs = DashcamInFrame.of(back.manifest.dashcam, back.manifest.frame)
+    assert theirs.__dict__ == pytest.approx(mine.__dict__)
+    assert theirs.centre_row == 23.5 and theirs.focal_row_px == 31.25

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import run_cli
 from timesteer.data import Recording
 from timesteer.sim import CONDITIONS, EpisodeConfig, run_episode
-from timesteer.sim.duckietown import WORKER, DuckietownSim, environment_python
+from timesteer.sim.duckietown import CAMERA_VIEW, WORKER, DuckietownSim, environment_python
 from timesteer.sim.tracks import Track
 
 pytestmark = pytest.mark.skipif(not environment_python().is_file(),
@@ -68,8 +68,9 @@ def test_record_train_and_drive_through_the_command_line(tmp_path, capsys):
                                                                                                "small_loop:1"]
     assert (r.manifest.frame.height, r.manifest.frame.width) == (120, 160) and len(r.segments) >= 2
     assert r.manifest.fps == pytest.approx(30.0) and r.manifest.steering.unit == "normalized"
+    assert r.manifest.dashcam == CAMERA_VIEW and r.manifest.view is None  # pushes can move its pictures
     assert run_cli("train", "--data", rec, "--out", tmp_path / "run", "--model", "pilotnet", "--epochs", "1",
-                   "--batch-frames", "32", "--quiet", "--no-tensorboard")[0] == 0
+                   "--batch-frames", "32", "--augment", '{"push_rate_hz": 1.0}', "--quiet", "--no-tensorboard")[0] == 0
     capsys.readouterr()
     code, out, err = run_cli("drive", tmp_path / "run", "--maps", "small_loop", "--seeds", "1,7", "--max-seconds",
                              "3", "--json", "--workers", "2", "--quiet", capsys=capsys)

@@ -48,7 +48,8 @@ CAMERA_VIEW = TopDownView(
     pivot_row_px=OBS_SIZE[0] * (1 - 200 / WINDOW_PX[1]) - 0.5, pivot_col_px=OBS_SIZE[1] / 2 - 0.5,
     px_per_m_across=ZOOM_PX_PER_M * OBS_SIZE[1] / WINDOW_PX[0],
     px_per_m_along=ZOOM_PX_PER_M * OBS_SIZE[0] / WINDOW_PX[1],
-    wheelbase_m=WHEELBASE_M, fixed_px=(CAR_ROWS.start, CAR_ROWS.stop, CAR_COLS.start, CAR_COLS.stop))
+    wheelbase_m=WHEELBASE_M, fixed_px=(CAR_ROWS.start, CAR_ROWS.stop, CAR_COLS.start, CAR_COLS.stop),
+    full_lock_rad=MAX_STEER_RAD)
 
 
 class CarRacingSim(SimulatorDefaults):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import struct
 import subprocess
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from timesteer.data.manifest import DashcamView
 from timesteer.errors import ConfigError, TimesteerError
 from timesteer.sim.interface import LaneState, SimulatorDefaults
 from timesteer.sim.registry import SimulatorEntry, register_simulator
@@ -40,6 +42,14 @@ PHYSICS_HZ = 30.0  # one physics step per camera frame at Duckietown's own 30 fr
 CAMERA_HW = (120, 160)  # small: the CPU renderer draws 160x120 at about 100 frames a second
 EXPERT_AHEAD_M = 0.15
 CRUISE_MPS = 0.3  # the velocity command the lane law was shown to drive at
+# Where gym-duckietown's camera sits (its simulator.py: CAMERA_FLOOR_DIST, CAMERA_FORWARD_DIST of the
+# centre of rotation, CAMERA_ANGLE down, CAMERA_FOV_Y through gluPerspective, square pixels) and how fast
+# a yaw command of 1 turns the robot once its motors have caught up (0.445 rad/s, measured at any speed;
+# tests/sim/test_dashcam_view.py checks both against the simulator), for pushes made in the picture.
+CAMERA_VIEW = DashcamView(
+    focal_px=CAMERA_HW[0] / 2 / math.tan(math.radians(75.0) / 2), centre_row_px=CAMERA_HW[0] / 2 - 0.5,
+    centre_col_px=CAMERA_HW[1] / 2 - 0.5, height_m=0.108, ahead_m=0.066, tilt_down_rad=math.radians(19.15),
+    yaw_rate_per_unit=0.445, full_lock=3.0)
 # Maps a drive can go on for ever, tried here (straight_road ends: the robot would drive off it). Any
 # other map of the installed duckietown-world is accepted too (`available_maps`).
 MAPS = ("loop_empty", "small_loop", "small_loop_cw", "zigzag_dists", "4way", "udem1", "regress_4way_adam",
@@ -81,11 +91,12 @@ class DuckietownSim(SimulatorDefaults):
     warmup_s = 0.0
     expert_defaults: ClassVar[dict[str, float]] = {"cruise_mps": CRUISE_MPS, "bend_mps": CRUISE_MPS,
                                                    "lookahead_m": EXPERT_AHEAD_M}
-    max_steer_rad = 3.0  # the yaw command's clip (not radians of a wheel: a differential drive has none)
+    max_steer_rad = CAMERA_VIEW.full_lock  # the yaw command's clip (no wheel angle on a differential drive)
     wheelbase_m = 0.1  # only for the pure-pursuit expert, which this simulator does not use
     frame_shape = (*CAMERA_HW, 3)
     crop_bottom = 0
     expert_law = "lane_ahead"
+    camera_view = CAMERA_VIEW
 
     def __init__(self, seed: int, map_name: str = "loop_empty") -> None:
         self.seed, self.map_name = seed, map_name

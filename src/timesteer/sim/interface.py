@@ -13,7 +13,7 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
-from timesteer.data.manifest import TopDownView
+from timesteer.data.manifest import DashcamView, TopDownView
 
 
 @dataclass
@@ -104,7 +104,7 @@ class SimulatorDefaults:
     warmup_s: float = 0.0
     # Where the camera sees the car, written into every recording (push augmentation needs it); None:
     # a camera whose picture cannot be moved as the car would be (a forward dashcam, for now).
-    camera_view: ClassVar[TopDownView | None] = None
+    camera_view: ClassVar[TopDownView | DashcamView | None] = None
     expert_law: ExpertLaw = "pure_pursuit"
     expert_defaults: ClassVar[dict[str, float]] = {}
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from timesteer.config import Fraction, FrameSkip, Laps, PixelsAcross, Seconds, Seed, Workers, to_dict, validate
 from timesteer.data.imaging import FrameShaper
-from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source, Steering
+from timesteer.data.manifest import Camera, DashcamView, FrameGeometry, Manifest, Source, Steering, TopDownView
 from timesteer.data.segments import frame_rate, segment_ids, split_segments
 from timesteer.data.writer import RecordingWriter
 from timesteer.errors import ConfigError
@@ -140,7 +140,9 @@ def record_sim(cfg: RecordConfig) -> Path:
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
             steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note),
             cameras=[Camera(name="front", file=file)],
-            segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2, view=cls.camera_view,
+            segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
+            view=cls.camera_view if isinstance(cls.camera_view, TopDownView) else None,
+            dashcam=cls.camera_view if isinstance(cls.camera_view, DashcamView) else None,
         )
         signals = {"timestamp_s": t, "segment": segment_ids(segments, total),
                    **{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}}

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from timesteer.config import from_dict
+from timesteer.data.dashcam import dashcam_of_stored_frames
 from timesteer.data.importers.source import CameraSource, ParsedSource, VideoFiles
 from timesteer.data.lerobot_format import (
     CAMERA_PREFIX,
@@ -30,7 +31,7 @@ from timesteer.data.lerobot_format import (
     read_info,
     video_keys,
 )
-from timesteer.data.manifest import FrameGeometry, Steering, SteeringUnit, TopDownView
+from timesteer.data.manifest import DashcamView, FrameGeometry, Steering, SteeringUnit, TopDownView
 from timesteer.data.push import view_of_stored_frames
 from timesteer.errors import ConfigError, InputError
 
@@ -261,17 +262,21 @@ def _existing(paths: list[Path]) -> list[Path]:
     return paths
 
 
-def _view(src: Path, ours: dict[str, Any] | None) -> TopDownView | None:
+def _view(src: Path, ours: dict[str, Any] | None) -> TopDownView | DashcamView | None:
     """Where the camera sees the car, from a timesteer export, in the exported frames' pixels."""
     manifest = (ours or {}).get("manifest") or {}
-    if not isinstance(manifest, dict) or manifest.get("view") is None:
+    if not isinstance(manifest, dict) or (manifest.get("view") is None and manifest.get("dashcam") is None):
         return None
     try:
-        view = from_dict(TopDownView, manifest["view"], where="manifest.view")
         frame = from_dict(FrameGeometry, manifest.get("frame", {}), where="manifest.frame")
+        if manifest.get("view") is not None:
+            return view_of_stored_frames(from_dict(TopDownView, manifest["view"], where="manifest.view"), frame)
+        if manifest.get("dashcam") is not None:
+            dashcam = from_dict(DashcamView, manifest["dashcam"], where="manifest.dashcam")
+            return dashcam_of_stored_frames(dashcam, frame)
     except ConfigError as exc:
         raise InputError(src / TIMESTEER_META, str(exc)) from None
-    return view_of_stored_frames(view, frame)
+    return None
 
 
 def _timesteer_meta(src: Path) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from timesteer.data.manifest import Steering, TopDownView
+from timesteer.data.manifest import DashcamView, Steering, TopDownView
 from timesteer.errors import InputError
 
 
@@ -76,7 +76,8 @@ class ParsedSource:
     details: dict[str, Any] = field(default_factory=dict)
     row_files: list[Path] | None = None  # per-frame log file, when the log spans several files
     fps: float | None = None  # the nominal rate, when the source has no timestamps of its own
-    view: TopDownView | None = None  # where the camera sees the car, in the source's pixels (data/push.py)
+    # Where the camera sees the car (from above, or a dashcam), in the source's pixels (data/push.py)
+    view: TopDownView | DashcamView | None = None
 
     def __len__(self) -> int:
         return len(self.timestamps_s)

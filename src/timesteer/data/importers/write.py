@@ -36,7 +36,7 @@ from timesteer.data.importers.source import (
     VideoFrames,
     check_time_order,
 )
-from timesteer.data.manifest import Camera, FrameGeometry, Manifest, Source
+from timesteer.data.manifest import Camera, DashcamView, FrameGeometry, Manifest, Source, TopDownView
 from timesteer.data.resample import resample_indexes
 from timesteer.data.segments import default_gap_threshold_s, frame_rate, segment_ids, split_segments
 from timesteer.data.videostore import VideoFrameFile
@@ -146,7 +146,8 @@ def write_recording(parsed: ParsedSource, options: WriteOptions, skips: Skips | 
             frames=n,
             signals=[],
             gap_threshold_s=gap,
-            view=parsed.view,
+            view=parsed.view if isinstance(parsed.view, TopDownView) else None,
+            dashcam=parsed.view if isinstance(parsed.view, DashcamView) else None,
         )
         return writer.commit(manifest, signals)
 
