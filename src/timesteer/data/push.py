@@ -99,7 +99,9 @@ def view_of_stored_frames(view: TopDownView, frame: FrameGeometry) -> TopDownVie
 
 class PushTracks:
     """Each lane's push, frame by frame from the lane's start: the car's sideways offset (m, + right), its
-    heading (rad, + turned right) and the label's correction (rad), kept for every frame it has reached."""
+    heading (rad, + turned right) and the label's correction (in the push's unit: radians for a bicycle, the
+    command's own for a yaw command), kept for every frame it has reached. The car answers a command at once
+    (Duckietown's motors take about 0.3 s to reach a new yaw rate: left out, as a driver's reaction is drawn anyway)."""
 
     def __init__(self, lanes: int, rate_hz: float, steer: float, react_s: float, recover_s: float,
                  frame_period_s: float, wheelbase_m: float | None, yaw_rate_per_unit: float | None = None) -> None:
