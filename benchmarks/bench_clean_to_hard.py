@@ -9,6 +9,13 @@ Each variant (`VARIANTS`) trains 12 epochs with `--val-split blocks` (the settin
 closed-loop table) for each seed, one thread each, `--workers` at a time, then drives every held-out
 track under `hard` (`timesteer drive --json`); `timesteer compare-drives` pairs each variant with
 `pilotnet` track by track. A killed benchmark resumes: finished runs and drives are kept.
+
+Duckietown (its dashcam; pushes made by data/dashcam.py), the recording made smaller for training:
+
+    timesteer record-sim --sim duckietown --maps loop_empty,small_loop,zigzag_dists,4way --seeds 1-3 \
+        --max-seconds 20 --conditions clean --size 60x80 --out DTREC
+    python benchmarks/bench_clean_to_hard.py --data DTREC --out /tmp/dt --epochs 20 --tracks 101-102 \
+        --drive '--sim duckietown --maps udem1,small_loop_cw,regress_4way_adam,ETHZ_loop,Montreal_loop --max-seconds 20'
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +34,7 @@ from pathlib import Path
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
     "cnn_gru": ["--model", "cnn_gru"],
+    "diffnet": ["--model", "diffnet"],
     "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5}'],
     "cnn_gru+warp1": ["--model", "cnn_gru", "--augment", '{"time_warp": 1.0}'],
     "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
@@ -56,20 +65,22 @@ def sh(*args: str) -> None:
         raise RuntimeError(f"timesteer {' '.join(args)}: {proc.stderr[-2000:]}")
 
 
-def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str, conditions: str = "hard") -> str:
+def train_and_drive(data: Path, out: Path, variant: str, seed: int, tracks: str, conditions: str = "hard",
+                    epochs: int = 12, drive: tuple[str, ...] = ()) -> str:
     run = out / "runs" / f"{variant}-s{seed}"
     status = json.loads((run / "run.json").read_text())["status"] if (run / "run.json").exists() else None
     if (run / "last.pt").exists() and status == "running":  # killed half way: go on from its last epoch
         sh("train", "--resume", str(run), "--threads", "1", "--quiet")
     elif status not in ("finished", "early-stopped"):
-        sh("train", "--data", str(data), "--out", str(run), *VARIANTS[variant], "--epochs", "12", "--val-split",
+        sh("train", "--data", str(data), "--out", str(run), *VARIANTS[variant], "--epochs", str(epochs), "--val-split",
            "blocks", "--seed", str(seed), "--threads", "1", "--quiet", "--no-tensorboard")
     drive_json = out / "drives" / f"{variant}-s{seed}{'' if conditions == 'hard' else '-' + conditions}.json"
     if not drive_json.exists():
         drive_json.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         proc = subprocess.run([*TIMESTEER, "drive", str(run), "--seeds", tracks, "--conditions", conditions, "--json",
-                               "--workers", "1", "--quiet"], capture_output=True, text=True, env=env, check=False)
+                               "--workers", "1", "--quiet", *drive], capture_output=True, text=True, env=env,
+                              check=False)
         if proc.returncode:
             raise RuntimeError(f"drive {run}: {proc.stderr[-2000:]}")
         drive_json.write_text(proc.stdout)
@@ -86,6 +97,8 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--conditions", default="hard", help="drive under these conditions (files: VARIANT-sSEED.json "
                     "for hard, VARIANT-sSEED-CONDITIONS.json otherwise)")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--drive", default="", help="more options for `timesteer drive`, e.g. the simulator and maps")
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     variants = args.variants.split(",")
@@ -93,9 +106,11 @@ def main() -> None:
     if not args.report:
         jobs = [(v, s) for s in seeds for v in variants]
         with cf.ThreadPoolExecutor(args.workers) as pool:
-            for (v, s), path in zip(jobs, pool.map(lambda j: train_and_drive(args.data, args.out, *j, args.tracks,
-                                                                                     args.conditions),
-                                                   jobs), strict=True):
+            def one(job: tuple[str, int]) -> str:
+                return train_and_drive(args.data, args.out, *job, args.tracks, args.conditions, args.epochs,
+                                       tuple(shlex.split(args.drive)))
+
+            for (v, s), path in zip(jobs, pool.map(one, jobs), strict=True):
                 print(f"{v} seed {s}: {path}", file=sys.stderr)
     drivers = []
     for v in VARIANTS:  # everything driven so far, pilotnet (the baseline) first
