@@ -24,7 +24,7 @@ import ctypes, json, resource
 # Count 4-KiB pages whatever the kernel's transparent huge pages say: where THP is `always`, a fresh
 # 63 MiB faults in as 2-MiB pages, about 130 faults a step under glibc's defaults (CI once saw 136).
 PR_SET_THP_DISABLE = 41
-ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+ctypes.CDLL(None).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
 import torch
 from timesteer.allocator import keep_freed_memory
 from timesteer.models import create_model
