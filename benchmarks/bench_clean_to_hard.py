@@ -31,15 +31,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Pushes are the default for the models that use time (AugmentConfig.push_rate_hz); the variants without
+# them say so, so every row means what it meant when it was measured.
+NO_PUSH = '{"push_rate_hz": 0}'
+
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
-    "cnn_gru": ["--model", "cnn_gru"],
-    "diffnet": ["--model", "diffnet"],
-    "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5}'],
-    "cnn_gru+warp1": ["--model", "cnn_gru", "--augment", '{"time_warp": 1.0}'],
-    "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}'],
-    "cnn_gru-slide": ["--model", "cnn_gru", "--model-config", '{"shift_bands": 0}'],
-    "conv3d_lstm": ["--model", "conv3d_lstm"],
+    "cnn_gru": ["--model", "cnn_gru", "--augment", NO_PUSH],
+    "diffnet": ["--model", "diffnet", "--augment", NO_PUSH],
+    "cnn_gru+warp": ["--model", "cnn_gru", "--augment", '{"time_warp": 0.5, "push_rate_hz": 0}'],
+    "cnn_gru+warp1": ["--model", "cnn_gru", "--augment", '{"time_warp": 1.0, "push_rate_hz": 0}'],
+    "cnn_gru+motiondrop": ["--model", "cnn_gru", "--model-config", '{"motion_dropout": 0.5}', "--augment", NO_PUSH],
+    "cnn_gru-slide": ["--model", "cnn_gru", "--model-config", '{"shift_bands": 0}', "--augment", NO_PUSH],
+    "conv3d_lstm": ["--model", "conv3d_lstm", "--augment", NO_PUSH],
     # Pushes made in the picture (data/push.py): one every 2 s on average, up to 0.2 rad, the driver in the
     # picture reacting within 0.2 s and bringing the car back over about 0.5 s.
     "pilotnet+push": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}'],

@@ -227,7 +227,7 @@ class PushSource:
         v = self.view
         steer = cfg.push_lock * v.full_lock
         if isinstance(v, ViewInFrame):
-            return PushTracks(lanes, cfg.push_rate_hz, steer, cfg.push_react_s, cfg.push_recover_s,
+            return PushTracks(lanes, cfg.push_rate_hz or 0.0, steer, cfg.push_react_s, cfg.push_recover_s,
                               self.frame_period_s, v.wheelbase_m)
-        return PushTracks(lanes, cfg.push_rate_hz, steer, cfg.push_react_s, cfg.push_recover_s,
+        return PushTracks(lanes, cfg.push_rate_hz or 0.0, steer, cfg.push_react_s, cfg.push_recover_s,
                           self.frame_period_s, None, v.yaw_rate_per_unit)

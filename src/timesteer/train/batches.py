@@ -59,7 +59,8 @@ class BatchStream:
         # lanes from the shared generator, so every lane looks the same as in a single-process run.
         self.lanes = lanes if lanes is not None else slice(0, plan.lanes)
         self.params = LaneParams.identity(plan.lanes)
-        self.pushes = pushes if aug is not None and aug.push_rate_hz > 0 else None
+        # Pushes only where the run settled on them (train() makes the default explicit; None: none).
+        self.pushes = pushes if aug is not None and (aug.push_rate_hz or 0.0) > 0 else None
         self.push_tracks = self.pushes.tracks(plan.lanes, aug) if self.pushes is not None and aug else None
         self.lane_start = np.zeros(plan.lanes, dtype=np.int64)  # each lane's first frame slot since its reset
         self.wait_s = 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,9 @@ def _split(rec: Recording, cfg: TrainConfig, entry: DriveEntry) -> tuple[list[Sp
         raise InputError(rec.path, str(exc)) from None
 
 
-def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
+def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: bool = False) -> TrainData:
+    """The drives of `cfg` with their splits, frames and targets. `time_model`: the model sees more than
+    one frame, which turns on the default pushes (`augment.push_rate_hz` None) where the recordings allow."""
     train_entries = resolve_drives(cfg.data_list)
     val_entries = resolve_drives(cfg.val_list) if cfg.val is not None else []
     drives: list[Drive] = []
@@ -164,7 +167,11 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...]) -> TrainData:
         targets = targets[lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(
             d.rec.segments))], lead)]
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
-    pushes = _push_source(drives, primary.name, lead) if cfg.augment.push_rate_hz > 0 else None
+    rate = cfg.augment.push_rate_hz
+    if rate is None:  # the default: pushes for a model that uses time, where every recording allows them
+        pushes = _push_source(drives, primary.name, lead, required=False) if time_model else None
+    else:
+        pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes)
 
 
@@ -176,31 +183,37 @@ def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
     return index
 
 
-def _push_source(drives: list[Drive], camera: str, lead: int = 0) -> PushSource:
+def _push_source(drives: list[Drive], camera: str, lead: int = 0, required: bool = True) -> PushSource | None:
     """Push augmentation moves the car in the picture: every training recording must say where its camera
     sees the car (`record-sim` writes it: a view from above for CarRacing, a dashcam for Duckietown) and
-    how fast the car went."""
+    how fast the car went. Where one does not: an error naming it when pushes were asked for (`required`),
+    no pushes when they are only the default."""
     first = drives[0].rec
 
     def view_of(m: Manifest) -> TopDownView | DashcamView | None:
         return m.view if m.view is not None else m.dashcam
+
+    def cannot(path: Path, why: str) -> None:
+        if required:
+            raise InputError(path, why)
 
     for d in drives:
         m = d.rec.manifest
         if not d.train_spans:
             continue
         if view_of(m) is None:
-            raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the camera's view of the car "
-                                         "(manifest 'view' or 'dashcam'), which this recording does not have; "
-                                         "`record-sim` writes it for its simulators")
+            return cannot(d.rec.path, "push augmentation (push_rate_hz) needs the camera's view of the car "
+                                      "(manifest 'view' or 'dashcam'), which this recording does not have; "
+                                      "`record-sim` writes it for its simulators")
         if view_of(m) != view_of(first.manifest) or camera != m.cameras[0].name:
-            raise InputError(d.rec.path, f"its camera's view {view_of(m)} differs from {first.path}'s "
-                                         f"{view_of(first.manifest)}; push augmentation needs one view")
+            return cannot(d.rec.path, f"its camera's view {view_of(m)} differs from {first.path}'s "
+                                      f"{view_of(first.manifest)}; push augmentation needs one view")
         if not d.rec.has_signal("speed"):
-            raise InputError(d.rec.path, "push augmentation (push_rate_hz) needs the recorded speed (a 'speed' "
-                                         "signal), which this recording does not have")
+            return cannot(d.rec.path, "push augmentation (push_rate_hz) needs the recorded speed (a 'speed' "
+                                      "signal), which this recording does not have")
     view = view_of(first.manifest)
-    assert view is not None  # checked above for the first training drive
+    if view is None:  # the first drive is validation only and no training drive was checked against it
+        return cannot(first.path, "push augmentation (push_rate_hz) needs the camera's view of the car")
     speeds = np.concatenate([d.rec.signals["speed"] if d.rec.has_signal("speed") else np.zeros(len(d.rec))
                              for d in drives]).astype(np.float64)
     period_s = 1.0 / first.manifest.fps
@@ -208,7 +221,7 @@ def _push_source(drives: list[Drive], camera: str, lead: int = 0) -> PushSource:
         return PushSource(DashcamInFrame.of(view, first.manifest.frame), speeds, period_s, 1.0, lead)
     to_rad = first.manifest.steering.to_rad
     if not to_rad:
-        raise InputError(first.path, "push augmentation needs the steering's unit in radians (steering.to_rad)")
+        return cannot(first.path, "push augmentation needs the steering's unit in radians (steering.to_rad)")
     return PushSource(ViewInFrame.of(view, first.manifest.frame), speeds, period_s, to_rad, lead)
 
 

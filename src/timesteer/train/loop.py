@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from timesteer import __version__
 from timesteer.allocator import keep_freed_memory
 from timesteer.config import from_dict, to_dict
+from timesteer.data.augment import DEFAULT_PUSH_RATE_HZ
 from timesteer.data.timewarp import warp_index
 from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
@@ -79,6 +80,15 @@ def uses_time(model: SteeringModel) -> bool:
     return model.is_recurrent or model.context_frames > 0
 
 
+def with_default_pushes(cfg: TrainConfig, data: TrainData) -> TrainConfig:
+    """`cfg` with the default pushes (`augment.push_rate_hz` None) made explicit, as `load_train_data`
+    settled them: the run's config (run.json, the checkpoints, `--resume`) says what training did."""
+    if cfg.augment.push_rate_hz is not None:
+        return cfg
+    rate = DEFAULT_PUSH_RATE_HZ if data.pushes is not None else 0.0
+    return replace(cfg, augment=replace(cfg.augment, push_rate_hz=rate))
+
+
 def make_schedule(cfg: TrainConfig, model: SteeringModel, world: int, data: TrainData) -> Schedule:
     has_state = uses_time(model)
     stateful = model.is_recurrent if cfg.stateful is None else cfg.stateful
@@ -124,8 +134,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     refuse_foreign_directory(run_dir, RUN_FILE, "run directory (--out)")
     # Bad input fails here, before anything is created or locked.
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
-    data = load_train_data(cfg, aux)
+    time_model = uses_time(create_model(cfg.model, **cfg.model_config))  # a throwaway, for its kind only
+    data = load_train_data(cfg, aux, time_model)
+    pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
+    cfg = with_default_pushes(cfg, data)
     d, device = init_distributed(cfg.device)
+    if pushes_by_default and d.is_main and cfg.progress and not resume:
+        print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
+              "models that use time on recordings that know their camera's view; "
+              "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
     try:
         if not d.is_main:
             result = _train(cfg, data, resume, d, device)
