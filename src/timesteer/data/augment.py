@@ -52,7 +52,7 @@ class AugmentConfig:
     # the car's full lock (0.5: 0.2 rad in CarRacing, a yaw command of 1.5 in Duckietown; `hard`'s pushes
     # reach 0.6), the longest the driver in the picture takes to react, and how long it takes to bring the
     # car back.
-    push_rate_hz: Annotated[float, Range(0, 100)] | None = None
+    push_rate_hz: Annotated[float | None, Range(0, 100)] = None
     push_lock: Annotated[float, Range(0, 1, open_min=True)] = 0.5
     push_react_s: Annotated[float, Range(0, 10)] = 0.2
     push_recover_s: Annotated[float, Range(0, 100, open_min=True)] = 0.5
