@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from seeds import cell_text, over_seeds
+
 VARIANTS = {
     "pilotnet": {"model": "pilotnet"},
     "cnn_gru": {"model": "cnn_gru"},
@@ -112,12 +114,11 @@ def summary(rows: list[dict]) -> dict:
                     t = r["tests"][name]
                     return t["rmse"] if shift == "as recorded" else t[shift]["rmse"]
 
-                vals = [value(by[variant, s]) for s in seeds]
-                paired = [value(by[variant, s]) - value(by["pilotnet", s]) for s in seeds if ("pilotnet", s) in by]
+                stats = over_seeds({s: value(by[variant, s]) for s in seeds},
+                                   {s: value(by["pilotnet", s]) for s in seeds if ("pilotnet", s) in by})
                 cell[f"{name} {shift}"] = {
-                    "mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                    "minus_pilotnet": statistics.fmean(paired) if paired else None,
-                    "minus_pilotnet_range": [min(paired), max(paired)] if paired else None,
+                    "mean": stats["mean"], "sd": stats["sd"], "minus_pilotnet": stats["minus"],
+                    "minus_pilotnet_range": stats["minus_range"],
                     "gain": statistics.fmean(by[variant, s]["tests"][name][shift]["gain"] or 0.0 for s in seeds)
                     if shift != "as recorded" else None}
         out[variant] = cell
@@ -137,10 +138,8 @@ def report(s: dict) -> str:
             cells = []
             for shift in ("as recorded", "2x", "0.5x", "frozen"):
                 c = cell[f"{name} {shift}"]
-                text = f"{c['mean']:.4f} ± {c['sd']:.4f}"
-                if variant != "pilotnet" and c["minus_pilotnet"] is not None:
-                    lo, hi = c["minus_pilotnet_range"]
-                    text += f" ({c['minus_pilotnet']:+.4f} [{lo:+.4f}, {hi:+.4f}])"
+                text = cell_text(c["mean"], c["sd"], *((c["minus_pilotnet"], c["minus_pilotnet_range"])
+                                                       if variant != "pilotnet" else ()))
                 if c["gain"] is not None:
                     text += f" g{c['gain']:.2f}"
                 cells.append(text)

@@ -21,10 +21,11 @@ import glob
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from seeds import cell_text, over_seeds
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]
 RUN_NAME = re.compile(r"^(?P<variant>.+)-s(?P<seed>\d+)$")
@@ -51,14 +52,9 @@ def report(results: dict, baseline: str) -> str:
     lines = ["| variant | seeds | " + " | ".join(tests) + " |", "|---|---:|" + "---:|" * len(tests)]
     base = by.get(baseline, {})
     for variant, seeds in sorted(by.items(), key=lambda kv: (kv[0] != baseline, kv[0])):
-        cells = []
-        for t in tests:
-            values = [seeds[s][t] for s in sorted(seeds)]
-            cell = f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
-            paired = [seeds[s][t] - base[s][t] for s in sorted(seeds) if s in base]
-            if variant != baseline and paired:
-                cell += f" ({statistics.mean(paired):+.4f} [{min(paired):+.4f}, {max(paired):+.4f}])"
-            cells.append(cell)
+        cells = [cell_text(**over_seeds({s: seeds[s][t] for s in seeds},
+                                        {s: base[s][t] for s in base} if variant != baseline else None))
+                 for t in tests]
         lines.append(f"| `{variant}` | {len(seeds)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
