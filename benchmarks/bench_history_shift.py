@@ -44,6 +44,9 @@ VARIANTS = {
     "cnn_gru+keyframe1": {"model": "cnn_gru", "keyframe_weight": 1.0},
     "cnn_gru+keyframe4": {"model": "cnn_gru", "keyframe_weight": 4.0},
     "pilotnet+keyframe4": {"model": "pilotnet", "keyframe_weight": 4.0},
+    "cnn_gru+perdist": {"model": "cnn_gru", "model_config": {"motion_per_distance": True}},
+    "cnn_gru+perdist+warp1": {"model": "cnn_gru", "model_config": {"motion_per_distance": True},
+                              "augment": {"time_warp": 1.0}},
     "conv3d_lstm": {"model": "conv3d_lstm"},
     "conv3d_lstm+warp": {"model": "conv3d_lstm", "augment": {"time_warp": 0.5}},
 }
@@ -56,6 +59,7 @@ from pathlib import Path
 from timesteer.config import from_dict
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
+from timesteer.data.distance import distances_for
 from timesteer.evaluate.runner import choose_spans
 from timesteer.evaluate.shortcut import shortcut_test
 from timesteer.train import TrainConfig, train
@@ -71,7 +75,8 @@ tests = {}
 for name, split in spec["tests"]:
     rec = Recording.open(Path(spec["recs"]) / name)
     spans = choose_spans(loaded, rec, split)
-    tests[name] = shortcut_test(loaded.model, rec.frames, spans, rec.steering, previous_commands(rec))
+    tests[name] = shortcut_test(loaded.model, rec.frames, spans, rec.steering, previous_commands(rec),
+                                distances_for(loaded.model, rec))
 print("RESULT" + json.dumps({"tests": tests, "seconds": time.perf_counter() - t0}))
 """
 

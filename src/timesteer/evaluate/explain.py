@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 from timesteer.config import Range, validate
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
+from timesteer.data.distance import distances_for
 from timesteer.evaluate.backprop import VisualBackProp, has_convolutions
 from timesteer.evaluate.plots import plot_gates, plot_gradient_through_time, plot_influence
 from timesteer.evaluate.runner import check_run_matches, choose_spans
@@ -92,7 +93,8 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         "memory_horizon_frames": horizon, "memory_horizon_s": round(horizon / fps, 4),
         "figures": {},
     }
-    summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec))
+    summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec),
+                                        distances_for(model, rec))
     summary["figures"]["influence"] = plot_influence(influence, fps, model.name, summary["unit"],
                                                      out / "influence.png").name
     gates = gate_activity(model, frames, spans)
@@ -100,7 +102,8 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         idx = np.concatenate([np.arange(a, b) for a, b in spans])
         from timesteer.train.predict import predict_spans
 
-        pred = predict_spans(model, frames, spans, commands=previous_commands(rec))[:, 0]
+        pred = predict_spans(model, frames, spans, commands=previous_commands(rec),
+                             distances=distances_for(model, rec))[:, 0]
         kind = "update gate z" if "gru" in model.name else "forget gate f"
         summary["gate"] = {"kind": kind, "mean": float(np.mean(gates)), "std": float(np.std(gates))}
         summary["figures"]["gates"] = plot_gates(rec.timestamps_s[idx], rec.steering[idx], pred, gates, kind,

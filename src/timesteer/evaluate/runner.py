@@ -16,6 +16,7 @@ import numpy as np
 from timesteer.config import Speed, validate
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
+from timesteer.data.distance import distances_for
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, ModelFailed, TimesteerError
@@ -110,7 +111,8 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
     camera = run.data.camera
     frames = rec.camera_frames(camera if any(c.name == camera for c in rec.manifest.cameras) else None)
     # A model that takes the issued command gets the one recorded: open loop, what the driver did.
-    pred = predict_spans(run.model, frames, spans, device, commands=previous_commands(rec))[:, 0].astype(np.float64)
+    pred = predict_spans(run.model, frames, spans, device, commands=previous_commands(rec),
+                         distances=distances_for(run.model, rec))[:, 0].astype(np.float64)
     idx = span_indexes(spans)
     bad = np.flatnonzero(~np.isfinite(pred))
     if len(bad):

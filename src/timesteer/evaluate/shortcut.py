@@ -13,6 +13,11 @@ same frames tell:
 - **0.5x**: every frame shown twice (what a camera that repeats frames, or a car at half the frame
   period's motion on every other frame, gives): half the frame steps carry no motion.
 
+A model built with `motion_per_distance` is told the speed each replay stands for: the distance per
+frame is the recorded one times 2 at 2x and times 0.5 at 0.5x (a car at half the speed, whose camera
+repeats a frame where it moved too little to change the picture), and as recorded when frozen (the
+speedometer says the car moves; the picture says it does not).
+
 For each: the RMSE against the human's labels on those frames, and the *gain*, the least-squares
 slope of the replay's steering against the normal replay's on the same frames (both about the
 training mean): 1 for a model that ignores the motion's size, 2 at 2x for one that is proportional
@@ -50,8 +55,16 @@ def _gain(replay: np.ndarray, normal: np.ndarray, centre: float) -> float | None
     return float(np.sum(x * y) / denominator) if denominator > 0 else None
 
 
+def _repeat(values: np.ndarray | None, batch: np.ndarray, wanted: bool) -> torch.Tensor | None:
+    """(B, FROZEN_FRAMES) of each picked frame's value, for a model that takes them."""
+    if values is None or not wanted:
+        return None
+    return torch.from_numpy(np.repeat(values[batch, None], FROZEN_FRAMES, axis=1).astype(np.float32))
+
+
 @torch.inference_mode()
-def _frozen(model: SteeringModel, frames: np.ndarray, idx: np.ndarray, commands: np.ndarray | None) -> np.ndarray:
+def _frozen(model: SteeringModel, frames: np.ndarray, idx: np.ndarray, commands: np.ndarray | None,
+            distances: np.ndarray | None = None) -> np.ndarray:
     """The steering after each frame in `idx` was shown FROZEN_FRAMES times from a fresh state."""
     was_training = model.training
     model.eval()
@@ -59,37 +72,41 @@ def _frozen(model: SteeringModel, frames: np.ndarray, idx: np.ndarray, commands:
     for i in range(0, len(idx), 32):
         batch = idx[i : i + 32]
         still = np.repeat(np.asarray(frames[batch])[:, None], FROZEN_FRAMES, axis=1)  # (B, T, H, W, C)
-        c = (torch.from_numpy(np.repeat(commands[batch, None], FROZEN_FRAMES, axis=1).astype(np.float32))
-             if commands is not None and model.command_input else None)
-        y, _ = model.forward_all(frames_to_tensor(still, torch.device("cpu")), None, c)
+        c = _repeat(commands, batch, model.command_input)
+        d = _repeat(distances, batch, model.distance_input)
+        y, _ = model.forward_all(frames_to_tensor(still, torch.device("cpu")), None, c, d)
         out.append(y[:, -1, 0].float().numpy())
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def shortcut_test(model: SteeringModel, frames: np.ndarray, spans: list[Span], steering: np.ndarray,
-                  commands: np.ndarray | None = None) -> dict[str, Any]:
-    """RMSE and gain of the steering under the three replays (see the module's docstring); JSON-ready."""
+                  commands: np.ndarray | None = None, distances: np.ndarray | None = None) -> dict[str, Any]:
+    """RMSE and gain of the steering under the three replays (see the module's docstring); JSON-ready.
+    `commands` and `distances` (N,), indexed like `frames`, for models that take them."""
     centre = float(model.target_mean[0])
 
-    def run(sub_frames: np.ndarray, sub_spans: list[Span], idx: np.ndarray) -> np.ndarray:
+    def run(sub_frames: np.ndarray, sub_spans: list[Span], idx: np.ndarray, speed_factor: float = 1.0) -> np.ndarray:
         sub_commands = commands[idx] if commands is not None else None  # the command in effect at each frame
-        return predict_spans(model, sub_frames, sub_spans, commands=sub_commands)[:, 0].astype(np.float64)
+        sub_distances = distances[idx] * speed_factor if distances is not None else None
+        return predict_spans(model, sub_frames, sub_spans, commands=sub_commands,
+                             distances=sub_distances)[:, 0].astype(np.float64)
 
     normal_frames, normal_spans, normal_idx = _resampled(frames, spans, lambda a, b: np.arange(a, b))
     normal = run(normal_frames, normal_spans, normal_idx)
     by_frame = dict(zip(normal_idx.tolist(), normal.tolist(), strict=True))
     result: dict[str, Any] = {"frames": len(normal_idx), "rmse": rmse(normal, steering[normal_idx])}
 
-    for name, pick in (("2x", lambda a, b: np.arange(a, b, 2)), ("0.5x", lambda a, b: np.repeat(np.arange(a, b), 2))):
+    for name, factor, pick in (("2x", 2.0, lambda a, b: np.arange(a, b, 2)),
+                               ("0.5x", 0.5, lambda a, b: np.repeat(np.arange(a, b), 2))):
         sub_frames, sub_spans, idx = _resampled(frames, spans, pick)
-        replay = run(sub_frames, sub_spans, idx)
+        replay = run(sub_frames, sub_spans, idx, factor)
         base = np.array([by_frame[i] for i in idx.tolist()])
         result[name] = {"frames": len(idx), "rmse": rmse(replay, steering[idx]),
                         "gain": _gain(replay, base, centre)}
     picked = normal_idx[np.unique(np.linspace(0, len(normal_idx) - 1, min(FROZEN_SAMPLES, len(normal_idx)))
                                   .round().astype(int))] if len(normal_idx) else normal_idx
-    frozen = _frozen(model, frames, picked, commands).astype(np.float64)
+    frozen = _frozen(model, frames, picked, commands, distances).astype(np.float64)
     result["frozen"] = {"frames": len(picked), "rmse": rmse(frozen, steering[picked]),
                         "rmse_normal_same_frames": rmse(np.array([by_frame[i] for i in picked.tolist()]),
                                                         steering[picked]),

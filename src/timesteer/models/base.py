@@ -19,6 +19,15 @@ centred wheel, at the start of a drive). Its state ends with that command (B, 1)
 not given the model steps through the frames feeding back its own outputs, which is what it issued
 when it drives. Whoever executes a different command (an expert taking over, a human) writes it into
 the state's last tensor (`with_command`).
+
+A model built with `motion_per_distance` also takes `distances` (B, T): for each frame, the distance the
+car travelled since the frame before (the recording's speed x the frame period, in the recording's speed
+unit x seconds; `data/distance.py`). It divides the motion it reads (frame differences and the sideways
+slide) by that distance relative to its training median (`distance_ref`), so the motion's size says the
+road's curvature rather than how fast the car went. Its state holds the last distance (B, 1), before the
+command of `own_command`; when `distances` is not given the model keeps it for every frame (at the
+start of a drive: `distance_ref`, the training's speed). Whoever knows the speed writes the distance in
+(`with_distance`).
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ import torch
 from torch import Tensor, nn
 
 State = tuple[Tensor, ...]
+
+# A distance per frame below this share of the training median counts as this share: a car standing still
+# shows no motion to scale, and the scale (at most 1 / this) stays bounded.
+MIN_DISTANCE_FRACTION = 0.25
 
 
 class TemporalHead(nn.Module):
@@ -51,9 +64,11 @@ class TemporalHead(nn.Module):
 
 class SteeringModel(nn.Module):
     def __init__(self, encoder: nn.Module, head: TemporalHead, *, name: str, config: dict,
-                 in_shape: Sequence[int], outputs: Sequence[str] = ("steering",), command_input: bool = False) -> None:
+                 in_shape: Sequence[int], outputs: Sequence[str] = ("steering",), command_input: bool = False,
+                 distance_input: bool = False) -> None:
         super().__init__()
         self.command_input = command_input
+        self.distance_input = distance_input
         self.name = name
         self.config = dict(config)
         self.in_shape = tuple(int(v) for v in in_shape)  # (C, H, W)
@@ -65,6 +80,8 @@ class SteeringModel(nn.Module):
         self.register_buffer("input_std", torch.full((channels,), 64.0))
         self.register_buffer("target_mean", torch.zeros(len(self.outputs)))
         self.register_buffer("target_std", torch.ones(len(self.outputs)))
+        if distance_input:  # only then, so that checkpoints of other models load as they always did
+            self.register_buffer("distance_ref", torch.ones(()))
 
     @property
     def context_frames(self) -> int:
@@ -83,8 +100,14 @@ class SteeringModel(nn.Module):
         return self
 
     def set_normalization(self, input_mean: Sequence[float], input_std: Sequence[float],
-                          target_mean: Sequence[float], target_std: Sequence[float]) -> None:
+                          target_mean: Sequence[float], target_std: Sequence[float],
+                          distance_ref: float | None = None) -> None:
         with torch.no_grad():
+            if self.distance_input:
+                if distance_ref is None or not distance_ref > 0:
+                    raise ValueError(f"a model built with motion_per_distance needs the training's distance per "
+                                     f"frame (> 0), got {distance_ref}")
+                self.distance_ref.fill_(float(distance_ref))
             self.input_mean.copy_(torch.as_tensor(input_mean, dtype=torch.float32))
             self.input_std.copy_(torch.as_tensor(input_std, dtype=torch.float32).clamp_min(1e-3))
             self.target_mean.copy_(torch.as_tensor(target_mean, dtype=torch.float32))
@@ -94,6 +117,8 @@ class SteeringModel(nn.Module):
         ref = self.target_mean
         dev = torch.device(device) if device else ref.device
         state = self.head.initial_state(batch, dev, ref.dtype)
+        if self.distance_input:  # the distance travelled per frame: the training's, until told otherwise
+            state = (*state, self.distance_ref.to(dev, ref.dtype).expand(batch, 1).clone())
         if self.command_input:  # the last command issued: none yet, a centred wheel
             state = (*state, torch.zeros(batch, 1, device=dev, dtype=ref.dtype))
         return state
@@ -103,6 +128,18 @@ class SteeringModel(nn.Module):
         """The state of a model built with `own_command`, told that `command` (B,) in recording units was
         what the car was actually asked to do (not the model's own output)."""
         return (*state[:-1], command.reshape(-1, 1).to(state[-1].dtype))
+
+    def with_distance(self, state: State, distance: Tensor) -> State:
+        """The state of a model built with `motion_per_distance`, told the distance (B,) the car travelled
+        since the frame before, in the recording's speed unit x seconds."""
+        i = len(state) - 1 - int(self.command_input)
+        return (*state[:i], distance.reshape(-1, 1).to(state[i].dtype), *state[i + 1 :])
+
+    def motion_scale(self, distances: Tensor) -> Tensor:
+        """(B, T) distances per frame -> the factor (B, T) the motion is multiplied by: the training
+        median over the distance, at most 1 / MIN_DISTANCE_FRACTION."""
+        ref = self.distance_ref.to(distances.dtype)
+        return ref / distances.clamp_min(ref * MIN_DISTANCE_FRACTION)
 
     def _command_inputs(self, commands: Tensor) -> Tensor:
         """(B, T) commands in recording units -> (B, T, 1) in the head's standard units."""
@@ -118,26 +155,47 @@ class SteeringModel(nn.Module):
         """(..., K) targets in recording units -> the head's standard units."""
         return (targets - self.target_mean) / self.target_std
 
-    def forward_standardized(self, frames: Tensor, state: State | None = None,
-                             commands: Tensor | None = None) -> tuple[Tensor, State]:
+    def forward_standardized(self, frames: Tensor, state: State | None = None, commands: Tensor | None = None,
+                             distances: Tensor | None = None) -> tuple[Tensor, State]:
         """(B, T, C, H, W) -> ((B, T, K) outputs in standard units, new state)."""
         if state is None:
             state = self.initial_state(frames.shape[0], frames.device)
-        if not self.command_input:
+        if not self.command_input and not self.distance_input:
             return self.head(self.features(frames), state)
         features = self.features(frames)
-        inner, last = tuple(state[:-1]), state[-1]  # last: (B, 1) the command issued before these frames
+        inner, tail = self._split_state(state)
+        kw, distance_state = self._distance_kwargs(features, tail, distances)
+        if not self.command_input:
+            out, inner = self.head(features, inner, None, **kw)
+            return out, (*inner, *distance_state)
+        last = tail[-1]  # (B, 1) the command issued before these frames
         if commands is not None:
-            out, inner = self.head(features, inner, self._command_inputs(commands))
+            out, inner = self.head(features, inner, self._command_inputs(commands), **kw)
         else:  # driving: each frame's command is the model's own output for the frame before
             outs = []
             for t in range(features.shape[1]):
-                step, inner = self.head(features[:, t : t + 1], inner, self._command_inputs(last))
+                step_kw = {k: v[:, t : t + 1] for k, v in kw.items()}
+                step, inner = self.head(features[:, t : t + 1], inner, self._command_inputs(last), **step_kw)
                 last = (step[:, :, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1)
                 outs.append(step)
             out = torch.cat(outs, dim=1)
         issued = (out[:, -1:, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1) recording units
-        return out, (*inner, issued)
+        return out, (*inner, *distance_state, issued)
+
+    def _split_state(self, state: State) -> tuple[State, State]:
+        """(the head's own state, the model's inputs carried in the state: distance, then command)."""
+        n = int(self.distance_input) + int(self.command_input)
+        return tuple(state[: len(state) - n]), tuple(state[len(state) - n :])
+
+    def _distance_kwargs(self, features: Tensor, tail: State, distances: Tensor | None) -> tuple[dict, State]:
+        """The head's `motion_scale` (B, T) and the distance to carry on, for a model built with
+        `motion_per_distance`; nothing otherwise."""
+        if not self.distance_input:
+            return {}, ()
+        b, t = features.shape[:2]
+        held = tail[0]  # (B, 1)
+        d = distances.to(held.dtype) if distances is not None else held.expand(b, t)
+        return {"motion_scale": self.motion_scale(d)}, (d[:, -1:].detach(),)
 
     def features(self, frames: Tensor) -> Tensor:
         """(B, T, C, H, W) frames -> (B, T, ...) per-frame encoder features (normalised inside)."""
@@ -148,27 +206,34 @@ class SteeringModel(nn.Module):
         return feats.reshape(b, t, *feats.shape[1:])  # (B, T, ...)
 
     @torch.no_grad()
-    def prime_state(self, frames: Tensor, state: State | None = None, commands: Tensor | None = None) -> State:
+    def prime_state(self, frames: Tensor, state: State | None = None, commands: Tensor | None = None,
+                    distances: Tensor | None = None) -> State:
         """The state after the history `frames` (B, T, C, H, W), without computing their outputs where
         the head allows (training windows use it for frame history and burn-in)."""
         if state is None:
             state = self.initial_state(frames.shape[0], frames.device)
         if self.command_input:
-            return self.forward_standardized(frames, state, commands)[1]
+            return self.forward_standardized(frames, state, commands, distances)[1]
+        if self.distance_input:
+            features = self.features(frames)
+            inner, tail = self._split_state(state)
+            kw, distance_state = self._distance_kwargs(features, tail, distances)
+            return (*self.head.prime(features, inner, None, **kw), *distance_state)
         return self.head.prime(self.features(frames), state)
 
-    def forward_all(self, frames: Tensor, state: State | None = None,
-                    commands: Tensor | None = None) -> tuple[Tensor, State]:
+    def forward_all(self, frames: Tensor, state: State | None = None, commands: Tensor | None = None,
+                    distances: Tensor | None = None) -> tuple[Tensor, State]:
         """All outputs (B, T, K) in recording units (steering, then auxiliary targets)."""
-        out, state = self.forward_standardized(frames, state, commands)
+        out, state = self.forward_standardized(frames, state, commands, distances)
         return out * self.target_std + self.target_mean, state
 
     def forward(self, frames: Tensor, state: State | None = None, *, standardized: bool = False,
-                commands: Tensor | None = None) -> tuple[Tensor, State]:
+                commands: Tensor | None = None, distances: Tensor | None = None) -> tuple[Tensor, State]:
         """(B, T) steering and the new state; with `standardized`, all outputs (B, T, K) in the head's
-        standard units (what training's loss compares, and what DDP's hooks need to see). `commands`
-        (B, T): see the module docstring (models built with `own_command` only)."""
+        standard units (what training's loss compares, and what DDP's hooks need to see). `commands` and
+        `distances` (B, T): see the module docstring (models built with `own_command` and
+        `motion_per_distance` only; others ignore them)."""
         if standardized:
-            return self.forward_standardized(frames, state, commands)
-        out, state = self.forward_all(frames, state, commands)
+            return self.forward_standardized(frames, state, commands, distances)
+        out, state = self.forward_all(frames, state, commands, distances)
         return out[..., 0], state  # (B, T)

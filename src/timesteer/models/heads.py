@@ -150,6 +150,12 @@ class MotionHead(TemporalHead):
 
     The state is a ring of the last k-1 normalised frames plus the inner head's state, so each new
     frame costs one CNN pass.
+
+    `motion_scale` (B, T), from a model built with `motion_per_distance`: each frame's motion (its frame
+    differences and its slide, not the clarity of the match) is multiplied by it, the training's distance
+    per frame over this frame's (`SteeringModel.motion_scale`). For small motions a difference image is
+    the motion times the picture's gradient, so both scale with it; the older differences of a longer
+    stack take the current frame's factor.
     """
 
     def __init__(self, in_shape: Sequence[int], frames: int, feature_dim: int, dropout: float,
@@ -179,14 +185,18 @@ class MotionHead(TemporalHead):
                                  for i in range(self.frames - 1)]
         return torch.cat(parts, dim=2)
 
-    def forward(self, features: Tensor, state: State, extra: Tensor | None = None) -> tuple[Tensor, State]:
+    def forward(self, features: Tensor, state: State, extra: Tensor | None = None,
+                motion_scale: Tensor | None = None) -> tuple[Tensor, State]:
         b, t = features.shape[:2]
         seq, new_buffer = with_history(features, state[0], state[1])  # (B, k-1+T, C, H, W)
         stacked = self.stack(seq, t)  # (B, T, frames*C, H, W)
+        c = self.frame_shape[0]
+        if motion_scale is not None and self.frames > 1:
+            scale = motion_scale.to(stacked.dtype)[:, :, None, None, None]  # (B, T, 1, 1, 1)
+            stacked = torch.cat([stacked[:, :, :c], stacked[:, :, c:] * scale], dim=2)
         keep = None
         if self.training and self.motion_dropout > 0:
             keep = (torch.rand(b, 1, 1, device=features.device) >= self.motion_dropout).to(stacked.dtype)  # (B,1,1)
-            c = self.frame_shape[0]
             stacked = torch.cat([stacked[:, :, :c], stacked[:, :, c:] * keep[..., None, None]], dim=2)
         f = self.encoder(stacked.reshape(b * t, *stacked.shape[2:])).reshape(b, t, -1)  # (B, T, feature_dim)
         if self.shift is not None:
@@ -194,14 +204,19 @@ class MotionHead(TemporalHead):
             prev, cur = seq[:, k1 - 1 : k1 - 1 + t], seq[:, k1:]  # (B, T, C, H, W) each
             slide = self.shift(prev.reshape(b * t, *prev.shape[2:]), cur.reshape(b * t, *cur.shape[2:]))
             slide = slide.reshape(b, t, -1) * (keep if keep is not None else 1.0)
+            if motion_scale is not None:  # the slides in pixels, not their clarity
+                bands = self.shift.bands
+                slide = torch.cat([slide[..., :bands] * motion_scale.to(slide.dtype).unsqueeze(-1),
+                                   slide[..., bands:]], dim=-1)
             f = torch.cat([f, slide], dim=-1)  # (B, T, feature_dim + 2*bands)
         out, inner = self.then(f, tuple(state[2:]), extra)
         return out, (new_buffer, torch.ones_like(state[1]), *inner)
 
-    def prime(self, features: Tensor, state: State, extra: Tensor | None = None) -> State:
+    def prime(self, features: Tensor, state: State, extra: Tensor | None = None,
+              motion_scale: Tensor | None = None) -> State:
         """History frames: a stateless inner head only needs the buffer filled, no convolution."""
         if len(state) > 2:
-            return self.forward(features, state, extra)[1]
+            return self.forward(features, state, extra, motion_scale)[1]
         _, new_buffer = with_history(features, state[0], state[1])
         return new_buffer, torch.ones_like(state[1])
 

@@ -23,6 +23,10 @@ Every model but `mean` takes `own_command=true`: it also gets the steering comma
 before (`models/base.py`). A controller knows what it asked for; with the car's observed motion that
 separates a disturbance from its own steering. Measured in closed loop (BENCHMARKS.md) before it is
 recommended: off by default.
+
+`diffnet` and the recurrent models that see motion also take `motion_per_distance=true`: their motion
+(frame differences, the slide) divided by the distance travelled per frame, which needs the recording's
+speed (`models/base.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from timesteer.config import Hidden, PixelsAcross, Range, validate
+from timesteer.errors import ConfigError
 from timesteer.models.base import SteeringModel
 from timesteer.models.encoders import ConvEncoder, ConvStem, Identity
 from timesteer.models.heads import ConstantHead, Conv3dLSTMHead, FrameMLPHead, MotionHead, RecurrentHead
@@ -53,6 +58,14 @@ class OwnCommand:
 
 
 @dataclass
+class MotionPerDistance:
+    # Divide the motion read between frames by the distance travelled since the frame before (speed x
+    # frame period): the slide then says the road's curvature, whatever the speed or frame rate. Needs the
+    # recording's speed in training and evaluation, and the car's speed when it drives.
+    motion_per_distance: bool = False
+
+
+@dataclass
 class PilotNetConfig(OwnCommand):
     feature_dim: Annotated[int, Hidden] = 100
     hidden: Annotated[tuple[int, ...], Hidden] = (50, 10)
@@ -63,7 +76,7 @@ class PilotNetConfig(OwnCommand):
 
 
 @dataclass
-class DiffNetConfig(OwnCommand):
+class DiffNetConfig(OwnCommand, MotionPerDistance):
     frames: Annotated[int, FrameStack] = 3  # the current frame and 2 differences
     feature_dim: Annotated[int, Hidden] = 100
     hidden: Annotated[tuple[int, ...], Hidden] = (50, 10)
@@ -76,7 +89,7 @@ class DiffNetConfig(OwnCommand):
 
 
 @dataclass
-class RecurrentConfig(OwnCommand):
+class RecurrentConfig(OwnCommand, MotionPerDistance):
     motion_frames: Annotated[int, Range(1, 64)] = 2  # 2: the frame and its difference from the last; 1: frame alone
     # The picture's sideways slide since the last frame in this many horizontal bands (the car's yaw,
     # `models/motion.py`); 0 turns it off.
@@ -108,9 +121,10 @@ class Conv3dLSTMConfig(OwnCommand):
         validate(self)
 
 
-def _model(encoder, head, name, in_shape, outputs, own_command: bool = False) -> SteeringModel:
+def _model(encoder, head, name, in_shape, outputs, own_command: bool = False,
+           per_distance: bool = False) -> SteeringModel:
     return SteeringModel(encoder, head, name=name, config={}, in_shape=in_shape, outputs=outputs,
-                         command_input=own_command)
+                         command_input=own_command, distance_input=per_distance)
 
 
 @register_model("mean", MeanConfig, "predicts the training mean: the floor every model must beat")
@@ -130,7 +144,7 @@ def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
     head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout,
                       lambda dim, extra: FrameMLPHead(dim, cfg.hidden, len(outputs), cfg.dropout, extra),
                       cfg.shift_bands, cfg.max_shift_px, int(cfg.own_command))
-    return _model(Identity(), head, "diffnet", in_shape, outputs, cfg.own_command)
+    return _model(Identity(), head, "diffnet", in_shape, outputs, cfg.own_command, cfg.motion_per_distance)
 
 
 def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
@@ -142,7 +156,9 @@ def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringMo
     if cfg.motion_frames > 1 or cfg.shift_bands > 0:
         head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn, cfg.shift_bands,
                           cfg.max_shift_px, extra, cfg.motion_dropout)
-        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command)
+        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command, cfg.motion_per_distance)
+    if cfg.motion_per_distance:
+        raise ConfigError("motion_per_distance needs motion to scale: motion_frames > 1 or shift_bands > 0")
     return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn(cfg.feature_dim), f"cnn_{kind}",
                   in_shape, outputs, cfg.own_command)
 

@@ -42,6 +42,7 @@ class ModelDriver(NamedTuple):
     policy: Policy
     reset: Callable[[], None]  # a new drive (after an intervention)
     issued: Callable[[float], None]  # the command the car was given at this frame (the expert's, in a takeover)
+    speed: Callable[[float], None]  # the car's speed (m/s, the unit record-sim writes) when the frame was taken
 
 
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
@@ -53,10 +54,15 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
     steerer.gap_reset_s = None  # the simulator's clock has no pauses; interventions reset explicitly
     steerer.slow_warned = True  # lost frames are a driving condition here, not a slow camera to warn about
 
-    def policy(frame: Any, t_s: float) -> float:
-        return steerer.step(frame, t_s)
+    speed_mps: list[float | None] = [None]  # the latest, for a model built with motion_per_distance
 
-    return ModelDriver(policy, steerer.reset, steerer.issued)
+    def policy(frame: Any, t_s: float) -> float:
+        return steerer.step(frame, t_s, speed_mps[0])
+
+    def speed(value: float) -> None:
+        speed_mps[0] = value
+
+    return ModelDriver(policy, steerer.reset, steerer.issued, speed)
 
 
 def read_driver(run_dir: str, sim: str | None = None) -> RunInfo | None:

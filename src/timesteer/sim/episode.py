@@ -110,13 +110,15 @@ def latency_steps(latency_ms: float, physics_dt_s: float) -> int:
 
 def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
                 on_reset: Callable[[], None] | None = None, make_sim: SimFactory = CarRacingSim,
-                track: str = "", on_command: Callable[[float], None] | None = None) -> EpisodeResult:
+                track: str = "", on_command: Callable[[float], None] | None = None,
+                on_speed: Callable[[float], None] | None = None) -> EpisodeResult:
     """Drive track `seed` for `cfg.laps` laps (or `cfg.max_seconds`), steered by `policy` (None: the
     expert) under `cfg.conditions`, with the speed plan on the pedals. `on_command` hears the command
-    issued at every frame (the policy's, or the expert's where it took over)."""
+    issued at every frame (the policy's, or the expert's where it took over); `on_speed` the car's speed
+    (m/s) when each frame the policy gets was taken."""
     sim = make_sim(seed)
     try:
-        result = _drive(sim, seed, cfg, policy, on_reset, on_command)
+        result = _drive(sim, seed, cfg, policy, on_reset, on_command, on_speed)
         result.track = track or str(seed)
         return result
     finally:
@@ -124,7 +126,8 @@ def run_episode(seed: int, cfg: EpisodeConfig, policy: Policy | None = None,
 
 
 def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
-           on_reset: Callable[[], None] | None, on_command: Callable[[float], None] | None) -> EpisodeResult:
+           on_reset: Callable[[], None] | None, on_command: Callable[[float], None] | None,
+           on_speed: Callable[[float], None] | None = None) -> EpisodeResult:
     expert_cfg = cfg.expert or ExpertConfig(**sim.expert_defaults)
     expert = Expert(expert_cfg)
     plan = SpeedPlan(expert_cfg, cfg.conditions.speed_scale)
@@ -154,6 +157,8 @@ def _drive(sim: Simulator, seed: int, cfg: EpisodeConfig, policy: Policy | None,
             frame = sim.camera()
             if not lost:
                 last_frame, last_t = frame, now
+                if on_speed is not None:  # what a speedometer read with this frame
+                    on_speed(sim.speed_mps)
             label = expert.steer_rad(sim, _pending_steps(queue, applied, step, lag), events.disturbance(now))
             command = label
             if policy is not None:

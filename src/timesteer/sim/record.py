@@ -68,14 +68,15 @@ def frame_skip_of(cfg: RecordConfig) -> int:
 
 def _episode_to_file(track: Track, cfg: RecordConfig, folder: str) -> dict[str, Any]:
     """Worker: drive one episode, shape its frames, save them; return signals and metrics."""
-    policy = on_reset = on_command = None
+    policy = on_reset = on_command = on_speed = None
     if cfg.driver != EXPERT:
-        policy, on_reset, on_command = model_policy(cfg.driver, cfg.checkpoint)  # type: ignore[arg-type]
+        policy, on_reset, on_command, on_speed = model_policy(cfg.driver, cfg.checkpoint)  # type: ignore[arg-type]
     ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds,
                                                frame_skip=frame_skip_of(cfg), conditions=cfg.conditions,
                                                keep_frames=True, expert=cfg.expert, expert_share=cfg.expert_share,
                                                mix_seed=cfg.mix_seed),
-                     policy, on_reset, make_sim=track.factory(), track=track.name, on_command=on_command)
+                     policy, on_reset, make_sim=track.factory(), track=track.name, on_command=on_command,
+                     on_speed=on_speed)
     shaper = shaper_for(cfg)
     frames = np.stack([shaper.shape_array(f) for f in ep.frames]) if ep.frames else np.zeros(
         (0, shaper.out_height, shaper.out_width, 3), np.uint8)

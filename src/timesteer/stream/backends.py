@@ -30,10 +30,13 @@ Backend = Literal["torch", "onnx", "onnx-int8"]
 class Step(Protocol):
     name: str
     takes_command: bool  # the model was built with `own_command`: its state ends with the last command issued
+    takes_distance: bool  # built with `motion_per_distance`: its state holds the distance per frame
 
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]: ...
 
     def with_command(self, state: Any, command: float) -> Any: ...
+
+    def with_distance(self, state: Any, distance: float) -> Any: ...
 
 
 class OneStep(nn.Module):
@@ -70,6 +73,7 @@ class TorchStep:
         self.model = model.eval()
         self.device = model.target_mean.device
         self.takes_command = model.command_input
+        self.takes_distance = model.distance_input
         self.step: Any = OneStep(self.model)
         if trace:
             self.step = self._traced(self.step)
@@ -105,6 +109,10 @@ class TorchStep:
     def with_command(self, state: Any, command: float) -> Any:
         state = self.model.initial_state(1, self.device) if state is None else state
         return SteeringModel.with_command(state, torch.tensor([command], device=self.device))
+
+    def with_distance(self, state: Any, distance: float) -> Any:
+        state = self.model.initial_state(1, self.device) if state is None else state
+        return self.model.with_distance(state, torch.tensor([distance], device=self.device))
 
     @torch.inference_mode()
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
@@ -173,14 +181,24 @@ class OnnxStep:
         if "timesteer.int8" in self.metadata:  # written by `export --int8` (stream/quantize.py)
             self.name = "onnx-int8"
         self.takes_command = self.metadata.get("timesteer.own_command") == "true"
+        # The training's distance per frame, which a model built with `motion_per_distance` starts from.
+        self.distance_ref = json.loads(self.metadata.get("timesteer.distance_ref", "null"))
+        self.takes_distance = self.distance_ref is not None
 
     def with_command(self, state: Any, command: float) -> Any:
         state = list(self.initial_state() if state is None else state)
         state[-1] = np.full_like(state[-1], command)
         return state
 
+    def with_distance(self, state: Any, distance: float) -> Any:
+        state = list(self.initial_state() if state is None else state)
+        i = len(state) - 1 - int(self.takes_command)  # the distance comes before the command
+        state[i] = np.full_like(state[i], distance)
+        return state
+
     def initial_state(self) -> list[np.ndarray]:
-        return [np.zeros(s, dtype=np.float32) for s in self.state_shapes]
+        state = [np.zeros(s, dtype=np.float32) for s in self.state_shapes]
+        return self.with_distance(state, self.distance_ref) if self.takes_distance else state
 
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]:
         state = self.initial_state() if state is None else state

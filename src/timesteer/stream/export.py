@@ -158,7 +158,7 @@ def _check_runs(data: bytes, model: SteeringModel, frame: Tensor, state: tuple[T
 def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, ...]]) -> dict[str, str]:
     pre = Preprocessing.from_run_info(info)
     steer = info.data.steering
-    return {
+    meta = {
         "timesteer.version": __version__,
         "timesteer.model": model.name,
         "timesteer.model_config": json.dumps(model.config),
@@ -171,12 +171,20 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
         "timesteer.steering_to_rad": json.dumps(steer.to_rad),
         "timesteer.fps": json.dumps(info.data.fps),
         "timesteer.state": json.dumps({"shapes": [list(s) for s in state_shapes],
-                                       "initial": "zeros (a new drive)",
+                                       "initial": "zeros (a new drive)" + (
+                                           "; the distance input: timesteer.distance_ref"
+                                           if model.distance_input else ""),
                                        "feedback": "feed next_state_i back as state_i for the next frame"}),
         # A model that takes its own command keeps the last one issued in its last state input (1, 1), in
         # the steering unit: overwrite it when something else steered (a takeover).
         "timesteer.own_command": json.dumps(bool(model.command_input)),
     }
+    if model.distance_input:
+        # A model built with `motion_per_distance` keeps the distance travelled per frame (speed unit x
+        # seconds) in the state input before the command's (or the last): start it at the training's
+        # median, and write speed x the time since the last frame into it before each frame.
+        meta["timesteer.distance_ref"] = json.dumps(float(model.distance_ref))
+    return meta
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -129,7 +129,8 @@ class DriveServer:
                             "own reading of numbers follows the machine's locale too; to avoid surprises start it "
                             "with a dot locale (Linux/macOS: LC_ALL=C.UTF-8 ./simulator; Windows: region format "
                             "English (United States))", data.get("speed"))
-        angle = self.to_simulator(session.steerer.step(frame, arrived))
+        # The telemetry's speed is in the simulator's mph, the unit its recordings (and so the model) keep.
+        angle = self.to_simulator(session.steerer.step(frame, arrived, speed))
         throttle = session.speed.update(speed)
         session.frames += 1
         return {"steering_angle": format_number(angle, session.comma_decimals),

@@ -7,6 +7,11 @@
 `step` applies the training crop, resize and normalisation, runs the encoder once on the new frame
 and the temporal head once with the carried state. Its cost per frame does not grow with how long
 the car has been driving (donkeycar, by contrast, re-runs its whole window every frame).
+
+A model built with `motion_per_distance` also wants the car's speed, in the training recording's unit:
+`steerer.step(frame, t, speed=v)`; it is told the distance travelled since its last step (the speed
+times the time between the two frames, or times the training frame period without timestamps).
+Without a speed it assumes the training's distance per frame.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Steerer:
         self._late: deque[bool] = deque(maxlen=10)
         self._last_t: float | None = None
         self._next_due: float | None = None
+        self._stepped_t: float | None = None  # the timestamp of the frame the model last stepped on
         self._latest = 0.0
 
     @property
@@ -119,6 +125,7 @@ class Steerer:
         self.frames_seen = 0
         self._last_t = None
         self._next_due = None
+        self._stepped_t = None
         self._latest = 0.0
 
     def shape(self, frame: np.ndarray) -> np.ndarray:
@@ -156,18 +163,39 @@ class Steerer:
         self._next_due = self._next_due + self.period_s if late < self.period_s else timestamp_s + self.period_s
         return True
 
-    def step_shaped(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
+    def step_shaped(self, frame: np.ndarray, timestamp_s: float | None = None, speed: float | None = None) -> float:
         """One already-shaped frame (height, width, 3) uint8 -> steering in the recording's unit."""
         if not self.due(timestamp_s):
             return self._latest
+        self._tell_distance(timestamp_s, speed)
         return self._advance(frame)
 
-    def step(self, frame: np.ndarray, timestamp_s: float | None = None) -> float:
+    def step(self, frame: np.ndarray, timestamp_s: float | None = None, speed: float | None = None) -> float:
         """One native camera frame -> steering in the recording's unit, state carried. A frame that is not
-        due is not even resized."""
+        due is not even resized. `speed`: the car's, in the training recording's unit (models built with
+        `motion_per_distance`; others ignore it)."""
         if not self.due(timestamp_s):
             return self._latest
+        self._tell_distance(timestamp_s, speed)
         return self._advance(self.shape(frame))
+
+    @property
+    def takes_speed(self) -> bool:
+        """Whether the model divides its motion by the distance travelled (built with `motion_per_distance`)."""
+        return self.runner.takes_distance
+
+    def _tell_distance(self, timestamp_s: float | None, speed: float | None) -> None:
+        """Before a step: the distance since the last step, for a model that wants it and a known speed."""
+        previous, self._stepped_t = self._stepped_t, timestamp_s
+        if not self.runner.takes_distance or speed is None or not np.isfinite(speed):
+            return
+        if timestamp_s is not None and previous is not None:
+            period = timestamp_s - previous
+        elif self.period_s is not None:
+            period = self.period_s  # no clock (or the first frame): the training frame period
+        else:
+            return
+        self.state = self.runner.with_distance(self.state, max(0.0, float(speed)) * period)
 
     @property
     def takes_command(self) -> bool:

@@ -34,6 +34,7 @@ class Batch:
     warmup: int
     commands: torch.Tensor | None = None  # (B, warmup + L) the command in effect per frame (mirrored with the frame)
     weights: torch.Tensor | None = None  # (B, L) loss weight per target frame (train/keyframes.py)
+    distances: torch.Tensor | None = None  # (B, warmup + L) distance since the frame shown before (motion_per_distance)
 
 
 class BatchStream:
@@ -43,8 +44,12 @@ class BatchStream:
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
                  warp: np.ndarray | None = None, weights: np.ndarray | None = None,
-                 pushes: PushSource | None = None) -> None:
+                 pushes: PushSource | None = None, distances: np.ndarray | None = None) -> None:
         self.cameras = cameras
+        # The distance travelled up to each frame index, so that the distance between any two frames shown
+        # one after the other (a time warp skips or repeats frames) is a difference.
+        self.travelled = np.cumsum(distances, dtype=np.float64) if distances is not None else None
+        self.distances = distances
         self.weights = weights  # (N,) loss weight per frame index; None: all alike
         self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
@@ -85,9 +90,11 @@ class BatchStream:
         y = torch.from_numpy(self.targets[idx[:, plan.warmup :]].astype(np.float32))  # (B, L, K)
         c = torch.from_numpy(self.commands[idx].astype(np.float32)) if self.commands is not None else None
         w = torch.from_numpy(self.weights[idx[:, plan.warmup :]]) if self.weights is not None else None
+        m = torch.from_numpy(self._distances(idx)) if self.distances is not None else None
         if self.device is not None:  # uint8 through pinned memory; the rest happens on the GPU, in stream order
             x, y = (t.pin_memory().to(self.device, non_blocking=True) for t in (x, y))
             c = c.to(self.device) if c is not None else None
+            m = m.to(self.device) if m is not None else None
         x = x.permute(0, 1, 4, 2, 3).float()  # (B, W+L, C, H, W), channels-last memory
         if self.push_tracks is not None:
             x, y = self._push(step, idx, x, y)
@@ -96,7 +103,16 @@ class BatchStream:
             y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
             if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
                 c = torch.where(torch.as_tensor(params.flip, device=c.device).view(-1, 1), -c, c)
-        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w)
+        return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w, m)
+
+    def _distances(self, idx: np.ndarray) -> np.ndarray:
+        """(B, T) the distance between each frame shown and the one shown before it (the first: its own
+        distance since the frame before it). A frame shown twice moved 0; one skipped adds its distance."""
+        assert self.distances is not None and self.travelled is not None
+        d = np.empty(idx.shape, dtype=np.float32)
+        d[:, 0] = self.distances[idx[:, 0]]
+        d[:, 1:] = self.travelled[idx[:, 1:]] - self.travelled[idx[:, :-1]]
+        return d
 
     def _push(self, step: int, idx: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Move the car in the pictures as each lane's pushes would, and correct the steering labels."""

@@ -17,6 +17,7 @@ import numpy as np
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
 from timesteer.data.dashcam import DashcamInFrame
+from timesteer.data.distance import distances_per_frame, reference_distance
 from timesteer.data.drives import DriveEntry, FrameBank, check_fit, resolve_drives
 from timesteer.data.manifest import SIGNALS_FILE, DashcamView, Manifest, TopDownView
 from timesteer.data.push import PushSource, ViewInFrame
@@ -49,6 +50,7 @@ class TrainData:
     side_offset: float
     camera: str  # the primary camera's name
     pushes: PushSource | None = None  # what push augmentation needs (data/push.py), when it is on
+    distances: np.ndarray | None = None  # (N,) distance since the frame before (models built with motion_per_distance)
 
     @property
     def first(self) -> Recording:
@@ -108,9 +110,12 @@ def _split(rec: Recording, cfg: TrainConfig, entry: DriveEntry) -> tuple[list[Sp
         raise InputError(rec.path, str(exc)) from None
 
 
-def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: bool = False) -> TrainData:
+def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: bool = False,
+                    distances: bool = False) -> TrainData:
     """The drives of `cfg` with their splits, frames and targets. `time_model`: the model sees more than
-    one frame, which turns on the default pushes (`augment.push_rate_hz` None) where the recordings allow."""
+    one frame, which turns on the default pushes (`augment.push_rate_hz` None) where the recordings allow.
+    `distances`: the model divides its motion by the distance per frame (`motion_per_distance`), which
+    every recording must then have a speed for."""
     train_entries = resolve_drives(cfg.data_list)
     val_entries = resolve_drives(cfg.val_list) if cfg.val is not None else []
     drives: list[Drive] = []
@@ -172,7 +177,8 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         pushes = _push_source(drives, primary.name, lead, required=False) if time_model else None
     else:
         pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
-    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes)
+    per_frame = np.concatenate([distances_per_frame(d.rec) for d in drives]) if distances else None
+    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame)
 
 
 def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
@@ -258,9 +264,16 @@ def normalization(data: TrainData, max_frames: int = 2000) -> dict[str, list[flo
     targets = data.targets[idx]
     if not np.isfinite(targets).all():
         raise ConfigError("training targets hold non-finite values")
-    return {
+    norm: dict = {
         "input_mean": mean.tolist(),
         "input_std": std.tolist(),
         "target_mean": targets.mean(axis=0).tolist(),
         "target_std": targets.std(axis=0).tolist(),
     }
+    if data.distances is not None:  # the training's typical distance per frame: motion is measured against it
+        ref = reference_distance(data.distances[idx])
+        if ref <= 0:
+            raise ConfigError(f"{data.first.path}: the car never moves in the training frames (speed 0), so "
+                              f"motion_per_distance has nothing to measure motion against")
+        norm["distance_ref"] = ref
+    return norm

@@ -134,8 +134,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     refuse_foreign_directory(run_dir, RUN_FILE, "run directory (--out)")
     # Bad input fails here, before anything is created or locked.
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
-    time_model = uses_time(create_model(cfg.model, **cfg.model_config))  # a throwaway, for its kind only
-    data = load_train_data(cfg, aux, time_model)
+    probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
+    data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
     cfg = with_default_pushes(cfg, data)
     d, device = init_distributed(cfg.device)
@@ -356,7 +356,8 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     stream = BatchStream(data.cameras, data.targets, plan, epoch_rng, cfg.augment, data.side_offset,
                          lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
                          commands=data.commands if model.command_input else None, device=device, warp=warp,
-                         weights=run.loss_weights, pushes=data.pushes)
+                         weights=run.loss_weights, pushes=data.pushes,
+                         distances=data.distances if model.distance_input else None)
     model.train()
     state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
     gtt: list[np.ndarray] = []
@@ -366,18 +367,20 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         x = batch.frames.to(device, non_blocking=True)
         c = batch.commands.to(device) if batch.commands is not None else None
         c_hist, c_now = (c[:, : batch.warmup], c[:, batch.warmup :]) if c is not None else (None, None)
+        m = batch.distances.to(device) if batch.distances is not None else None
+        m_hist, m_now = (m[:, : batch.warmup], m[:, batch.warmup :]) if m is not None else (None, None)
         y = model.standardize_targets(batch.targets.to(device))
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.use_amp):
             if run.schedule.stateful and state is not None:
                 state = model.reset_state(state, batch.reset.to(device))
             elif batch.warmup:
                 # Frame history / burn-in: build the state from the leading frames, outputs unneeded.
-                state = model.prime_state(x[:, : batch.warmup], commands=c_hist)
+                state = model.prime_state(x[:, : batch.warmup], commands=c_hist, distances=m_hist)
             else:
                 state = None
             if run.measure_gtt and len(gtt) < GTT_BATCHES:
                 gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
-            out, state = run.net(x[:, batch.warmup :], state, standardized=True, commands=c_now)
+            out, state = run.net(x[:, batch.warmup :], state, standardized=True, commands=c_now, distances=m_now)
             loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
                                          batch.weights.to(device) if batch.weights is not None else None)
         _step(run, loss)
@@ -428,7 +431,7 @@ def _validate(run: _Run, epoch: int) -> tuple[float | None, float | None]:
     val_rmse = val_mae = None
     if run.d.is_main and run.data.val_spans:
         pred = predict_spans(run.model, run.data.val_frames, run.data.val_spans, run.device,
-                             commands=run.data.commands)[:, 0]
+                             commands=run.data.commands, distances=run.data.distances)[:, 0]
         err = pred - run.val_targets
         val_rmse, val_mae = float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
     val_rmse = run.d.broadcast(val_rmse)

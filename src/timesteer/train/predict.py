@@ -26,12 +26,14 @@ def frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
 @torch.inference_mode()
 def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], device: torch.device | str = "cpu",
                   chunk: int = 128, lanes: int = 16, batch_frames: int = 256,
-                  commands: np.ndarray | None = None) -> np.ndarray:
+                  commands: np.ndarray | None = None, distances: np.ndarray | None = None) -> np.ndarray:
     """Outputs (N_span_frames, K) in recording units, in the order of `spans` concatenated.
 
     `commands` (N,), indexed like `frames`: the command in effect at each frame
     (`data.commands.previous_commands`), used by models built with `own_command` and ignored by others;
-    without them such a model is fed its own outputs.
+    without them such a model is fed its own outputs. `distances` (N,), indexed like `frames`: the
+    distance travelled since the frame before (`data.distance.distances_per_frame`), used by models built
+    with `motion_per_distance`; without them such a model assumes its training's distance per frame.
 
     At most `batch_frames` frames go through the model at once (lanes x chunk), the training batch's
     size: validating many short recordings in parallel lanes must not raise peak memory above training's.
@@ -54,7 +56,9 @@ def predict_spans(model: SteeringModel, frames: np.ndarray, spans: list[Span], d
             idx = np.stack([np.minimum(np.arange(t0, t1) + spans[i][0], spans[i][1] - 1) for i in group])
             c = torch.from_numpy(np.asarray(commands[idx], dtype=np.float32)).to(device) \
                 if commands is not None and model.command_input else None
-            y, state = model.forward_all(frames_to_tensor(frames[idx], device), state, c)  # (lanes, T, K)
+            d = torch.from_numpy(np.asarray(distances[idx], dtype=np.float32)).to(device) \
+                if distances is not None and model.distance_input else None
+            y, state = model.forward_all(frames_to_tensor(frames[idx], device), state, c, d)  # (lanes, T, K)
             y = y.float().cpu().numpy()
             for j, i in enumerate(group):
                 n = spans[i][1] - spans[i][0]

@@ -22,8 +22,8 @@ from timesteer.models.heads import MotionHead, RecurrentHead
 
 def recurrence_of(model: SteeringModel) -> RecurrentHead | None:
     """The model's GRU, LSTM or RNN, or None: no recurrence, or one that also takes the issued command
-    (`own_command`), which these measurements do not feed."""
-    if model.command_input:
+    (`own_command`) or the distance per frame (`motion_per_distance`), which these measurements do not feed."""
+    if model.command_input or model.distance_input:
         return None
     head = model.head
     if isinstance(head, MotionHead):

@@ -1,0 +1,57 @@
+"""How far the car travelled between each frame and the one before: speed x frame period.
+
+A model built with `motion_per_distance` divides the motion it reads between two frames by this, so
+that the slide says the road's curvature (yaw per distance, what the steering sets) instead of yaw per
+frame, which grows with the speed and the frame period (the copycat's shortcut, issue 29). The unit is
+the recording's speed unit x seconds; only ratios to the training's median reach the model, so any
+consistent unit works, provided the car's speed is given in the same unit when it drives.
+
+The frame period is the recorded timestamps' difference: a recording whose frames arrive unevenly
+(the Udacity simulator's: 67-133 ms at about 11 Hz) moved unevenly far between them. A segment's first
+frame, which has no frame before it, takes the recording's median period.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from timesteer.data.recording import Recording
+from timesteer.errors import InputError
+
+SPEED = "speed"
+
+
+def distances_per_frame(rec: Recording) -> np.ndarray:
+    """(N,) float32: the distance travelled since the frame before, each frame (speed x period)."""
+    if not rec.has_signal(SPEED):
+        raise InputError(rec.path / "signals.csv", "motion_per_distance needs the recording's speed, and this "
+                         "recording has no 'speed' column (train without motion_per_distance, or import the "
+                         "speed with the frames)")
+    speed = np.asarray(rec.signals[SPEED], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(speed) | (speed < 0))
+    if len(bad):
+        raise InputError(rec.path / "signals.csv", f"frame {int(bad[0])}: speed {speed[bad[0]]!r}; expected a "
+                         f"finite speed >= 0 ({len(bad)} such frames)")
+    t = np.asarray(rec.timestamps_s, dtype=np.float64)
+    period = np.zeros(len(t))
+    period[1:] = np.diff(t)
+    starts = [seg.start for seg in rec.segments if seg.stop > seg.start]
+    inside = np.ones(len(t), dtype=bool)
+    inside[starts] = False
+    if len(t):
+        inside[0] = False
+    typical = float(np.median(period[inside])) if inside.any() else 0.0
+    # A segment's first frame, or time standing still (a repeated frame): the recording's usual period.
+    period = np.where(inside & (period > 0), period, typical)
+    return (speed * period).astype(np.float32)
+
+
+def distances_for(model: object, rec: Recording) -> np.ndarray | None:
+    """The recording's distances per frame when `model` was built with `motion_per_distance`, else None."""
+    return distances_per_frame(rec) if getattr(model, "distance_input", False) else None
+
+
+def reference_distance(distances: np.ndarray) -> float:
+    """The training's typical distance per frame (its median over frames that moved), or 0 when none did."""
+    moving = distances[distances > 0]
+    return float(np.median(moving)) if len(moving) else 0.0
