@@ -34,6 +34,7 @@ from pathlib import Path
 # Pushes are the default for the models that use time (AugmentConfig.push_rate_hz); the variants without
 # them say so, so every row means what it meant when it was measured.
 NO_PUSH = '{"push_rate_hz": 0}'
+PER_DISTANCE = '{"motion_per_distance": true}'
 
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
@@ -55,6 +56,9 @@ VARIANTS = {
     "diffnet+push+warp1": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
     # and labels 100 ms ahead of their pictures: `hard`'s commands act 100 ms after the frame they came from
     "diffnet+push+lead": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    # The motion divided by the distance travelled per frame (issue 29's speed-invariant motion).
+    "diffnet+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", NO_PUSH],
+    "cnn_gru+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", NO_PUSH],
     "pilotnet+push+lead": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
     "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
 }
