@@ -61,6 +61,14 @@ VARIANTS = {
     "cnn_gru+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", NO_PUSH],
     "pilotnet+push+lead": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
     "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    # and the motion divided by the distance travelled: `hard` drives 1.2x faster than the clean recording, and a
+    # lost frame doubles the distance to the next one
+    "diffnet+push+lead+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment",
+                                  '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment",
+                             '{"push_rate_hz": 0.5}'],
+    "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment",
+                                  '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
