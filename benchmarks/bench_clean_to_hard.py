@@ -35,6 +35,8 @@ from pathlib import Path
 # them say so, so every row means what it meant when it was measured.
 NO_PUSH = '{"push_rate_hz": 0}'
 PER_DISTANCE = '{"motion_per_distance": true}'
+PUSH = '{"push_rate_hz": 0.5}'  # the settings every "+push" variant was measured with
+LEAD = ["--label-lead-s", "0.1"]
 
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
@@ -47,28 +49,25 @@ VARIANTS = {
     "conv3d_lstm": ["--model", "conv3d_lstm", "--augment", NO_PUSH],
     # Pushes made in the picture (data/push.py): one every 2 s on average, up to 0.2 rad, the driver in the
     # picture reacting within 0.2 s and bringing the car back over about 0.5 s.
-    "pilotnet+push": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}'],
-    "cnn_gru+push": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}'],
-    "diffnet+push": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}'],
+    "pilotnet+push": ["--model", "pilotnet", "--augment", PUSH],
+    "cnn_gru+push": ["--model", "cnn_gru", "--augment", PUSH],
+    "diffnet+push": ["--model", "diffnet", "--augment", PUSH],
     # and time warp (stretches at 2x and 0.5x, now and then a lost or repeated frame): `hard` also drives
     # faster and loses frames
     "cnn_gru+push+warp1": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
     "diffnet+push+warp1": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
     # and labels 100 ms ahead of their pictures: `hard`'s commands act 100 ms after the frame they came from
-    "diffnet+push+lead": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "diffnet+push+lead": ["--model", "diffnet", "--augment", PUSH, *LEAD],
     # The motion divided by the distance travelled per frame (issue 29's speed-invariant motion).
     "diffnet+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", NO_PUSH],
     "cnn_gru+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", NO_PUSH],
-    "pilotnet+push+lead": ["--model", "pilotnet", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
-    "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "pilotnet+push+lead": ["--model", "pilotnet", "--augment", PUSH, *LEAD],
+    "cnn_gru+push+lead": ["--model", "cnn_gru", "--augment", PUSH, *LEAD],
     # and the motion divided by the distance travelled: `hard` drives 1.2x faster than the clean recording, and a
     # lost frame doubles the distance to the next one
-    "diffnet+push+lead+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment",
-                                  '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
-    "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment",
-                             '{"push_rate_hz": 0.5}'],
-    "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment",
-                                  '{"push_rate_hz": 0.5}', "--label-lead-s", "0.1"],
+    "diffnet+push+lead+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
+    "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH],
+    "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not

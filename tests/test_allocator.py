@@ -46,8 +46,7 @@ def step():
 
 step(), step()  # the first steps map their pages whatever the settings
 # Faults a step in three windows of 3 steps: the kernel reclaiming pages from outside (memory pressure,
-# DAMON) adds faults now and then under any settings (once 800 a step in one window under the settings),
-# and glibc's own sliding mmap threshold sometimes spares the defaults a window (2,200 against 8,000).
+# DAMON) adds faults now and then under any settings (once 800 a step in one window under the settings).
 windows = []
 for _ in range(3):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -68,13 +67,13 @@ def _steps(malloc_env: str, **more_env: str) -> dict:
 def test_settings_keep_a_training_steps_pages_mapped() -> None:
     tuned = _steps("tuned")
     # glibc's defaults with the mmap threshold held at its starting 128 KiB: left to slide, glibc raises it
-    # after the first big free and now and then keeps every window's tensors on the heap (CI of 08714cf saw
-    # 136, 88 and 0 faults a step), which made this comparison luck. Held: about 48,000 a step here.
+    # after the first big free and now and then keeps a window's tensors on the heap (once 2,200 against
+    # 8,000; CI of 08714cf saw 136, 88 and 0 faults a step in all three), which made this comparison luck.
     default = _steps("default", MALLOC_MMAP_THRESHOLD_=str(128 * 1024))
     assert tuned["applied"] is True and tuned["again"] is True
     assert default["applied"] is False and default["again"] is False
     # glibc's defaults give a step's big tensors back to the kernel and fault them in again the next
-    # step (up to 16,000 4-KiB pages a step here, 63 MiB); with the settings a step reuses the last one's.
+    # step (about 48,000 4-KiB pages a step here); with the settings a step reuses the last one's.
     # Outside reclaim only adds faults, so the defaults are judged by their worst window, the settings
     # by their best.
     default_faults = max(default["faults_per_step"])
