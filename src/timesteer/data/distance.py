@@ -9,6 +9,9 @@ consistent unit works, provided the car's speed is given in the same unit when i
 The frame period is the recorded timestamps' difference: a recording whose frames arrive unevenly
 (the Udacity simulator's: 67-133 ms at about 11 Hz) moved unevenly far between them. A segment's first
 frame, which has no frame before it, takes the recording's median period.
+
+A model built with `motion_per_second` takes the frame period alone (a speed of 1): its steering is a
+turn rate, and the recording needs no speed.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from timesteer.errors import InputError
 SPEED = "speed"
 
 
-def distances_per_frame(rec: Recording) -> np.ndarray:
-    """(N,) float32: the distance travelled since the frame before, each frame (speed x period)."""
+def distances_per_frame(rec: Recording, per_second: bool = False) -> np.ndarray:
+    """(N,) float32: the distance travelled since the frame before, each frame (speed x period); with
+    `per_second`, the period alone."""
+    if per_second:
+        return _periods(rec).astype(np.float32)
     if not rec.has_signal(SPEED):
         raise InputError(rec.path / "signals.csv", "motion_per_distance needs the recording's speed, and this "
                          "recording has no 'speed' column (train without motion_per_distance, or import the "
@@ -32,6 +38,12 @@ def distances_per_frame(rec: Recording) -> np.ndarray:
     if len(bad):
         raise InputError(rec.path / "signals.csv", f"frame {int(bad[0])}: speed {speed[bad[0]]!r}; expected a "
                          f"finite speed >= 0 ({len(bad)} such frames)")
+    return (speed * _periods(rec)).astype(np.float32)
+
+
+def _periods(rec: Recording) -> np.ndarray:
+    """(N,) float64 seconds since the frame before; a segment's first frame, or a repeated one, takes the
+    recording's median period."""
     t = np.asarray(rec.timestamps_s, dtype=np.float64)
     period = np.zeros(len(t))
     period[1:] = np.diff(t)
@@ -42,13 +54,15 @@ def distances_per_frame(rec: Recording) -> np.ndarray:
         inside[0] = False
     typical = float(np.median(period[inside])) if inside.any() else 0.0
     # A segment's first frame, or time standing still (a repeated frame): the recording's usual period.
-    period = np.where(inside & (period > 0), period, typical)
-    return (speed * period).astype(np.float32)
+    return np.where(inside & (period > 0), period, typical)
 
 
 def distances_for(model: object, rec: Recording) -> np.ndarray | None:
-    """The recording's distances per frame when `model` was built with `motion_per_distance`, else None."""
-    return distances_per_frame(rec) if getattr(model, "distance_input", False) else None
+    """The recording's distances per frame when `model` was built with `motion_per_distance` (or periods,
+    with `motion_per_second`), else None."""
+    if not getattr(model, "distance_input", False):
+        return None
+    return distances_per_frame(rec, bool(getattr(model, "distance_per_second", False)))
 
 
 def reference_distance(distances: np.ndarray) -> float:

@@ -16,7 +16,9 @@ same frames tell:
 A model built with `motion_per_distance` is told the speed each replay stands for: the distance per
 frame is the recorded one times 2 at 2x and times 0.5 at 0.5x (a car at half the speed, whose camera
 repeats a frame where it moved too little to change the picture), and as recorded when frozen (the
-speedometer says the car moves; the picture says it does not).
+speedometer says the car moves; the picture says it does not). One built with `motion_per_second` is
+told the recorded frame periods in every replay: the camera's clock is the same, only the car's speed
+is not.
 
 For each: the RMSE against the human's labels on those frames, and the *gain*, the least-squares
 slope of the replay's steering against the normal replay's on the same frames (both about the
@@ -88,7 +90,9 @@ def shortcut_test(model: SteeringModel, frames: np.ndarray, spans: list[Span], s
 
     def run(sub_frames: np.ndarray, sub_spans: list[Span], idx: np.ndarray, speed_factor: float = 1.0) -> np.ndarray:
         sub_commands = commands[idx] if commands is not None else None  # the command in effect at each frame
-        sub_distances = distances[idx] * speed_factor if distances is not None else None
+        # The speed a replay stands for changes the distance per frame, not the frame period.
+        factor = 1.0 if model.distance_per_second else speed_factor
+        sub_distances = distances[idx] * factor if distances is not None else None
         return predict_spans(model, sub_frames, sub_spans, commands=sub_commands,
                              distances=sub_distances)[:, 0].astype(np.float64)
 

@@ -28,6 +28,10 @@ road's curvature rather than how fast the car went. Its state holds the last dis
 command of `own_command`; when `distances` is not given the model keeps it for every frame (at the
 start of a drive: `distance_ref`, the training's speed). Whoever knows the speed writes the distance in
 (`with_distance`).
+
+A model built with `motion_per_second` (`distance_per_second`) is the same with the frame period in
+place of the distance (a speed of 1): for a steering that is a turn rate, yaw per second is what the label
+says, and dividing by the distance would take out the speed a faster car needs more turn rate for.
 """
 
 from __future__ import annotations
@@ -65,10 +69,12 @@ class TemporalHead(nn.Module):
 class SteeringModel(nn.Module):
     def __init__(self, encoder: nn.Module, head: TemporalHead, *, name: str, config: dict,
                  in_shape: Sequence[int], outputs: Sequence[str] = ("steering",), command_input: bool = False,
-                 distance_input: bool = False) -> None:
+                 distance_input: bool = False, distance_per_second: bool = False) -> None:
         super().__init__()
         self.command_input = command_input
         self.distance_input = distance_input
+        # The "distance" is the time since the frame before (motion_per_second), not speed x that time.
+        self.distance_per_second = distance_input and distance_per_second
         self.name = name
         self.config = dict(config)
         self.in_shape = tuple(int(v) for v in in_shape)  # (C, H, W)

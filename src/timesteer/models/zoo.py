@@ -26,7 +26,9 @@ recommended: off by default.
 
 `diffnet` and the recurrent models that see motion also take `motion_per_distance=true`: their motion
 (frame differences, the slide) divided by the distance travelled per frame, which needs the recording's
-speed (`models/base.py`).
+speed (`models/base.py`); or `motion_per_second=true`: divided by the time between frames instead, for a
+steering that is a turn rate (a differential drive's yaw command), which a curve asks more of the faster
+the car goes, so the speed must stay in the motion.
 """
 
 from __future__ import annotations
@@ -59,10 +61,16 @@ class OwnCommand:
 
 @dataclass
 class MotionPerDistance:
+    """What the motion read between frames is measured against: the distance or the time (or neither)."""
+
     # Divide the motion read between frames by the distance travelled since the frame before (speed x
     # frame period): the slide then says the road's curvature, whatever the speed or frame rate. Needs the
     # recording's speed in training and evaluation, and the car's speed when it drives.
     motion_per_distance: bool = False
+    # Divide it by the time since the frame before instead (the frame period): for a steering that is a
+    # turn rate (Duckietown's yaw command), where yaw per second, not per distance, is what the label says.
+    # Needs only the timestamps: lost frames and another frame rate no longer change the motion's size.
+    motion_per_second: bool = False
 
 
 @dataclass
@@ -122,9 +130,15 @@ class Conv3dLSTMConfig(OwnCommand):
 
 
 def _model(encoder, head, name, in_shape, outputs, own_command: bool = False,
-           per_distance: bool = False) -> SteeringModel:
+           motion: MotionPerDistance | None = None) -> SteeringModel:
+    per_second = bool(motion and motion.motion_per_second)
+    if motion and motion.motion_per_distance and per_second:
+        raise ConfigError("motion_per_distance and motion_per_second: choose one (per distance for a wheel angle, "
+                          "per second for a turn rate)")
     return SteeringModel(encoder, head, name=name, config={}, in_shape=in_shape, outputs=outputs,
-                         command_input=own_command, distance_input=per_distance)
+                         command_input=own_command,
+                         distance_input=bool(motion and (motion.motion_per_distance or per_second)),
+                         distance_per_second=per_second)
 
 
 @register_model("mean", MeanConfig, "predicts the training mean: the floor every model must beat")
@@ -144,7 +158,7 @@ def diffnet(in_shape, outputs, cfg: DiffNetConfig) -> SteeringModel:
     head = MotionHead(in_shape, cfg.frames, cfg.feature_dim, cfg.dropout,
                       lambda dim, extra: FrameMLPHead(dim, cfg.hidden, len(outputs), cfg.dropout, extra),
                       cfg.shift_bands, cfg.max_shift_px, int(cfg.own_command))
-    return _model(Identity(), head, "diffnet", in_shape, outputs, cfg.own_command, cfg.motion_per_distance)
+    return _model(Identity(), head, "diffnet", in_shape, outputs, cfg.own_command, cfg)
 
 
 def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringModel:
@@ -156,9 +170,10 @@ def _recurrent(kind: str, in_shape, outputs, cfg: RecurrentConfig) -> SteeringMo
     if cfg.motion_frames > 1 or cfg.shift_bands > 0:
         head = MotionHead(in_shape, cfg.motion_frames, cfg.feature_dim, cfg.dropout, rnn, cfg.shift_bands,
                           cfg.max_shift_px, extra, cfg.motion_dropout)
-        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command, cfg.motion_per_distance)
-    if cfg.motion_per_distance:
-        raise ConfigError("motion_per_distance needs motion to scale: motion_frames > 1 or shift_bands > 0")
+        return _model(Identity(), head, f"cnn_{kind}", in_shape, outputs, cfg.own_command, cfg)
+    if cfg.motion_per_distance or cfg.motion_per_second:
+        which = "motion_per_distance" if cfg.motion_per_distance else "motion_per_second"
+        raise ConfigError(f"{which} needs motion to scale: motion_frames > 1 or shift_bands > 0")
     return _model(ConvEncoder(in_shape, cfg.feature_dim, cfg.dropout), rnn(cfg.feature_dim), f"cnn_{kind}",
                   in_shape, outputs, cfg.own_command)
 

@@ -31,6 +31,7 @@ class Step(Protocol):
     name: str
     takes_command: bool  # the model was built with `own_command`: its state ends with the last command issued
     takes_distance: bool  # built with `motion_per_distance`: its state holds the distance per frame
+    distance_per_second: bool  # built with `motion_per_second`: that "distance" is the time since the last frame
 
     def __call__(self, frame: np.ndarray, state: Any) -> tuple[float, Any]: ...
 
@@ -74,6 +75,7 @@ class TorchStep:
         self.device = model.target_mean.device
         self.takes_command = model.command_input
         self.takes_distance = model.distance_input
+        self.distance_per_second = model.distance_per_second
         self.step: Any = OneStep(self.model)
         if trace:
             self.step = self._traced(self.step)
@@ -184,6 +186,7 @@ class OnnxStep:
         # The training's distance per frame, which a model built with `motion_per_distance` starts from.
         self.distance_ref = json.loads(self.metadata.get("timesteer.distance_ref", "null"))
         self.takes_distance = self.distance_ref is not None
+        self.distance_per_second = self.metadata.get("timesteer.distance_per") == "second"
 
     def with_command(self, state: Any, command: float) -> Any:
         state = list(self.initial_state() if state is None else state)

@@ -184,6 +184,8 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
         # seconds) in the state input before the command's (or the last): start it at the training's
         # median, and write speed x the time since the last frame into it before each frame.
         meta["timesteer.distance_ref"] = json.dumps(float(model.distance_ref))
+        # `motion_per_second`: the "distance" is the seconds since the last frame (a speed of 1).
+        meta["timesteer.distance_per"] = "second" if model.distance_per_second else "distance"
     return meta
 
 

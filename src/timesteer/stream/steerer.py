@@ -11,7 +11,8 @@ the car has been driving (donkeycar, by contrast, re-runs its whole window every
 A model built with `motion_per_distance` also wants the car's speed, in the training recording's unit:
 `steerer.step(frame, t, speed=v)`; it is told the distance travelled since its last step (the speed
 times the time between the two frames, or times the training frame period without timestamps).
-Without a speed it assumes the training's distance per frame.
+Without a speed it assumes the training's distance per frame. One built with `motion_per_second` needs
+no speed: it is told the time between its frames (the timestamps, else the training frame period).
 """
 
 from __future__ import annotations
@@ -182,11 +183,14 @@ class Steerer:
     @property
     def takes_speed(self) -> bool:
         """Whether the model divides its motion by the distance travelled (built with `motion_per_distance`)."""
-        return self.runner.takes_distance
+        return self.runner.takes_distance and not self.runner.distance_per_second
 
     def _tell_distance(self, timestamp_s: float | None, speed: float | None) -> None:
-        """Before a step: the distance since the last step, for a model that wants it and a known speed."""
+        """Before a step: the distance since the last step, for a model that wants it and a known speed
+        (a model built with `motion_per_second`: the time since the last step, no speed needed)."""
         previous, self._stepped_t = self._stepped_t, timestamp_s
+        if self.runner.distance_per_second:
+            speed = 1.0
         if not self.runner.takes_distance or speed is None or not np.isfinite(speed):
             return
         if timestamp_s is not None and previous is not None:

@@ -111,11 +111,11 @@ def _split(rec: Recording, cfg: TrainConfig, entry: DriveEntry) -> tuple[list[Sp
 
 
 def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: bool = False,
-                    distances: bool = False) -> TrainData:
+                    distances: bool = False, per_second: bool = False) -> TrainData:
     """The drives of `cfg` with their splits, frames and targets. `time_model`: the model sees more than
     one frame, which turns on the default pushes (`augment.push_rate_hz` None) where the recordings allow.
     `distances`: the model divides its motion by the distance per frame (`motion_per_distance`), which
-    every recording must then have a speed for."""
+    every recording must then have a speed for; with `per_second` (`motion_per_second`) the frame period."""
     train_entries = resolve_drives(cfg.data_list)
     val_entries = resolve_drives(cfg.val_list) if cfg.val is not None else []
     drives: list[Drive] = []
@@ -177,7 +177,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         pushes = _push_source(drives, primary.name, lead, required=False) if time_model else None
     else:
         pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
-    per_frame = np.concatenate([distances_per_frame(d.rec) for d in drives]) if distances else None
+    per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame)
 
 

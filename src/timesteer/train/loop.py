@@ -135,7 +135,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     # Bad input fails here, before anything is created or locked.
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
-    data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input)
+    data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input,
+                           per_second=probe.distance_per_second)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
     cfg = with_default_pushes(cfg, data)
     d, device = init_distributed(cfg.device)
