@@ -34,6 +34,7 @@ from pathlib import Path
 # Pushes are the default for the models that use time (AugmentConfig.push_rate_hz); the variants without
 # them say so, so every row means what it meant when it was measured.
 NO_PUSH = '{"push_rate_hz": 0}'
+PER_SECOND = '{"motion_per_second": true}'
 PER_DISTANCE = '{"motion_per_distance": true}'
 PUSH = '{"push_rate_hz": 0.5}'  # the settings every "+push" variant was measured with
 LEAD = ["--label-lead-s", "0.1"]
@@ -68,6 +69,10 @@ VARIANTS = {
     "diffnet+push+lead+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
     "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH],
     "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
+    # or by the time between frames: for Duckietown's yaw command (a turn rate), which a faster robot needs more
+    # of on the same curve; only a lost frame's doubled time is taken out
+    "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
+    "diffnet+push+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH],
 }
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
