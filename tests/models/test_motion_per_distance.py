@@ -14,49 +14,24 @@ import pytest
 import torch
 
 from tests.helpers import make_recording, write_donkey_tub
+from tests.models.slides import SHAPE, slide_model, sliding
 from timesteer.data import ImportConfig, Recording, import_recording
 from timesteer.data.distance import distances_per_frame
 from timesteer.data.windows import Plan
 from timesteer.errors import ConfigError, InputError
 from timesteer.evaluate.shortcut import shortcut_test
-from timesteer.models import SteeringModel, create_model
-from timesteer.models.base import MIN_DISTANCE_FRACTION, TemporalHead
-from timesteer.models.encoders import Identity
-from timesteer.models.heads import MotionHead
+from timesteer.models import create_model
+from timesteer.models.base import MIN_DISTANCE_FRACTION
 from timesteer.sim import Conditions, EpisodeConfig, run_episode
 from timesteer.train import TrainConfig, train
 from timesteer.train.batches import BatchStream
 from timesteer.train.predict import predict_spans
 
-SHAPE = (3, 30, 40)
-BANDS = 3
-
-
-class SlideOut(TemporalHead):
-    """Says the mean slide it is given (pixels, after any scaling): a model that steers by motion alone."""
-
-    def forward(self, features, state, extra=None):
-        dim = features.shape[-1]
-        return features[..., dim - 2 * BANDS : dim - BANDS].mean(dim=-1, keepdim=True), state
-
-
-def _slide_model(per_distance: bool) -> SteeringModel:
-    head = MotionHead(SHAPE, 2, 4, 0.0, lambda dim, extra: SlideOut(), shift_bands=BANDS, max_shift_px=4)
-    model = SteeringModel(Identity(), head, name="slide", config={}, in_shape=SHAPE, distance_input=per_distance)
-    model.set_normalization([0.0] * 3, [1.0] * 3, [0.0], [1.0], distance_ref=2.0 if per_distance else None)
-    return model.eval()
-
-
-def _sliding(n: int, px_per_frame: int = 1) -> np.ndarray:
-    """(n, H, W, 3) a random texture sliding sideways by `px_per_frame` each frame."""
-    texture = np.random.default_rng(0).integers(0, 256, (SHAPE[1], SHAPE[2] + 4 * n, 3), dtype=np.uint8)
-    return np.stack([texture[:, i * px_per_frame : i * px_per_frame + SHAPE[2]] for i in range(n)])
-
 
 def test_twice_the_slide_over_twice_the_distance_reads_the_same_and_the_floor_bounds_the_scale():
-    model = _slide_model(True)
-    one = torch.from_numpy(_sliding(6, 1)).permute(0, 3, 1, 2)[None]
-    two = torch.from_numpy(_sliding(6, 2)).permute(0, 3, 1, 2)[None]
+    model = slide_model(2.0)
+    one = torch.from_numpy(sliding(6, 1)).permute(0, 3, 1, 2)[None]
+    two = torch.from_numpy(sliding(6, 2)).permute(0, 3, 1, 2)[None]
     with torch.no_grad():
         slow, _ = model(one, distances=torch.full((1, 6), 2.0))
         fast, _ = model(two, distances=torch.full((1, 6), 4.0))
@@ -69,11 +44,11 @@ def test_twice_the_slide_over_twice_the_distance_reads_the_same_and_the_floor_bo
 
 
 def test_told_the_speed_the_replays_at_2x_and_half_no_longer_change_the_answer():
-    frames = _sliding(80)
+    frames = sliding(80)
     steering = np.ones(80)
     spans = [(0, 40), (40, 80)]
-    told = shortcut_test(_slide_model(True), frames, spans, steering, distances=np.full(80, 2.0))
-    blind = shortcut_test(_slide_model(False), frames, spans, steering)
+    told = shortcut_test(slide_model(2.0), frames, spans, steering, distances=np.full(80, 2.0))
+    blind = shortcut_test(slide_model(None), frames, spans, steering)
     assert told["2x"]["gain"] == pytest.approx(1.0, abs=0.05) and blind["2x"]["gain"] == pytest.approx(2.0, abs=0.1)
     assert told["0.5x"]["gain"] == pytest.approx(1.0, abs=0.1) and blind["0.5x"]["gain"] == pytest.approx(0.5, abs=0.1)
     assert told["frozen"]["gain"] == pytest.approx(0.0, abs=0.05)  # a still picture is still no motion

@@ -13,56 +13,30 @@ import pytest
 import torch
 
 from tests.helpers import make_recording, write_donkey_tub
+from tests.models.slides import SHAPE, slide_model, sliding
 from timesteer.data import ImportConfig, Recording, import_recording
 from timesteer.data.distance import distances_for, distances_per_frame
 from timesteer.errors import ConfigError
 from timesteer.evaluate.shortcut import shortcut_test
-from timesteer.models import SteeringModel, create_model
-from timesteer.models.base import TemporalHead
-from timesteer.models.encoders import Identity
-from timesteer.models.heads import MotionHead
+from timesteer.models import create_model
 from timesteer.train import TrainConfig, train
-
-SHAPE = (3, 30, 40)
-BANDS = 3
-
-
-class SlideOut(TemporalHead):
-    """Says the mean slide it is given (pixels, after any scaling): a model that steers by motion alone."""
-
-    def forward(self, features, state, extra=None):
-        dim = features.shape[-1]
-        return features[..., dim - 2 * BANDS : dim - BANDS].mean(dim=-1, keepdim=True), state
-
-
-def _slide_model(per_second: bool) -> SteeringModel:
-    head = MotionHead(SHAPE, 2, 4, 0.0, lambda dim, extra: SlideOut(), shift_bands=BANDS, max_shift_px=4)
-    model = SteeringModel(Identity(), head, name="slide", config={}, in_shape=SHAPE, distance_input=True,
-                          distance_per_second=per_second)
-    model.set_normalization([0.0] * 3, [1.0] * 3, [0.0], [1.0], distance_ref=0.1)
-    return model.eval()
-
-
-def _sliding(n: int, px_per_frame: int = 1) -> np.ndarray:
-    texture = np.random.default_rng(0).integers(0, 256, (SHAPE[1], SHAPE[2] + 4 * n, 3), dtype=np.uint8)
-    return np.stack([texture[:, i * px_per_frame : i * px_per_frame + SHAPE[2]] for i in range(n)])
 
 
 def test_the_shortcut_replays_keep_the_clock_so_the_motion_says_the_turn_rate():
-    frames, steering, spans = _sliding(80), np.ones(80), [(0, 40), (40, 80)]
+    frames, steering, spans = sliding(80), np.ones(80), [(0, 40), (40, 80)]
     periods = np.full(80, 0.1)
-    per_second = shortcut_test(_slide_model(True), frames, spans, steering, distances=periods)
+    per_second = shortcut_test(slide_model(0.1, per_second=True), frames, spans, steering, distances=periods)
     # told as distances, the same periods would be scaled with the replay's speed and cancel it
-    per_distance = shortcut_test(_slide_model(False), frames, spans, steering, distances=periods)
+    per_distance = shortcut_test(slide_model(0.1), frames, spans, steering, distances=periods)
     assert per_second["2x"]["gain"] == pytest.approx(2.0, abs=0.1)  # twice the speed: twice the turn rate
     assert per_distance["2x"]["gain"] == pytest.approx(1.0, abs=0.05)
     assert per_second["0.5x"]["gain"] == pytest.approx(0.5, abs=0.1)
 
 
 def test_a_lost_frame_twice_the_period_reads_as_one_frames_motion():
-    model = _slide_model(True)
-    one = torch.from_numpy(_sliding(6, 1)).permute(0, 3, 1, 2)[None]
-    two = torch.from_numpy(_sliding(6, 2)).permute(0, 3, 1, 2)[None]  # every other frame lost
+    model = slide_model(0.1, per_second=True)
+    one = torch.from_numpy(sliding(6, 1)).permute(0, 3, 1, 2)[None]
+    two = torch.from_numpy(sliding(6, 2)).permute(0, 3, 1, 2)[None]  # every other frame lost
     with torch.no_grad():
         steady, _ = model(one, distances=torch.full((1, 6), 0.1))
         lossy, _ = model(two, distances=torch.full((1, 6), 0.2))
