@@ -69,11 +69,30 @@ VARIANTS = {
     "diffnet+push+lead+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
     "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH],
     "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
+    "cnn_gru+push+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH],
     # or by the time between frames: for Duckietown's yaw command (a turn rate), which a faster robot needs more
     # of on the same curve; only a lost frame's doubled time is taken out
     "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
     "diffnet+push+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH],
 }
+
+# The motion measured against the distance or the time is the default since 2026-12-06, chosen from what the
+# recording's steering sets (train/motion_default.py): the variants without "+perdist" or "+persec" keep the
+# motion as read, as they were measured.
+MOTION_MODELS = ("diffnet", "cnn_gru", "cnn_lstm", "rnn")
+AS_READ = {"motion_per_distance": False, "motion_per_second": False}
+
+
+def _as_read(args: list[str]) -> list[str]:
+    if args[args.index("--model") + 1] not in MOTION_MODELS:
+        return args
+    if "--model-config" not in args:
+        return [*args, "--model-config", json.dumps(AS_READ)]
+    i = args.index("--model-config") + 1
+    return [*args[:i], json.dumps({**AS_READ, **json.loads(args[i])}), *args[i + 1 :]]
+
+
+VARIANTS = {name: _as_read(args) for name, args in VARIANTS.items()}
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
 

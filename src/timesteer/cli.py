@@ -61,6 +61,9 @@ def _import_args(p: argparse.ArgumentParser) -> None:
                    "invented); a sully log without timestamps is taken to run at it (default 30)")
     p.add_argument("--steering-unit", choices=["rad", "deg_wheel", "normalized"], help="video: steering unit")
     p.add_argument("--steering-to-rad", type=float, help="video: factor from that unit to radians")
+    p.add_argument("--steering-kind", choices=["wheel_angle", "turn_rate"], help="video, lerobot: what the steering "
+                   "sets (a turn rate: a differential drive's yaw command); models that use time then measure their "
+                   "motion against the distance travelled or the time")
     p.add_argument("--gap", type=float, dest="gap_threshold_s",
                    help="start a new segment at time gaps above this many seconds")
     p.add_argument("--workers", type=int, default=0, help="decoding threads (default: one per CPU)")
@@ -81,6 +84,7 @@ def _import(args: argparse.Namespace) -> int:
         format=args.format, src=args.src, dest=args.dest, size=parse_size(args.size), crop=parse_crop(args.crop),
         camera=args.camera, overwrite=args.overwrite, gap_threshold_s=args.gap_threshold_s, workers=args.workers,
         csv=args.csv, fps=args.fps, steering_unit=args.steering_unit, steering_to_rad=args.steering_to_rad,
+        steering_kind=args.steering_kind,
         progress=not args.quiet, strict=args.strict, store=args.store, steering=args.steering,
     )
     path = import_recording(config)

@@ -92,7 +92,7 @@ class RingSim(SimulatorDefaults):
 def ring():
     entry = register_simulator(SimulatorEntry(
         name="ring", make=RingSim, frame_skip=2, unit="rad", to_rad=1.0, note="a test ring road's wheel angle",
-        version=lambda: "ring 0.1 (tests/sim/test_registry.py)"))
+        version=lambda: "ring 0.1 (tests/sim/test_registry.py)", kind="wheel_angle"))
     return entry
 
 
@@ -105,6 +105,7 @@ def test_a_registered_simulator_records_trains_and_drives(ring, tmp_path):
     r = Recording.open(rec)
     assert r.manifest.source.format == "ring" and r.manifest.source.path == "ring 0.1 (tests/sim/test_registry.py)"
     assert r.manifest.steering.note == "a test ring road's wheel angle" and len(r.segments) == 2
+    assert r.manifest.steering.kind == "wheel_angle"  # what the entry says its steering sets
     assert r.frames.shape[1:] == (24, 32, 3) and len(r) > 50
     # The expert held the ring: it turns left all the way (negative steering), and never left the road.
     assert np.median(r.steering) < 0

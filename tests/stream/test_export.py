@@ -26,6 +26,10 @@ def test_onnx_matches_the_steerer_with_state_carried_by_hand(name, stream_runs, 
     inputs = [i.name for i in session.get_inputs()]
     assert inputs == ["frame", *[f"state_{i}" for i in range(len(shapes))]]
     state = [np.zeros(s, np.float32) for s in shapes]
+    if "timesteer.distance_ref" in meta:  # motion per distance (the default here): that input starts where told
+        assert "timesteer.distance_ref" in json.loads(meta["timesteer.state"])["initial"]
+        at = len(state) - 1 - int(json.loads(meta["timesteer.own_command"]))
+        state[at][:] = float(meta["timesteer.distance_ref"])
     steerer = Steerer.from_run(stream_runs[name])
     frames = Recording.open(stream_rec).frames
     for t in range(15):

@@ -61,3 +61,25 @@ def test_training_writes_the_curve_each_epoch(tmp_path):
         rows = list(csv.DictReader(fh))
     curves = [[float(v) for v in r["grad_through_time"].split()] for r in rows]
     assert len(curves) == 2 and all(len(c) == 8 and c[0] > 0 for c in curves)
+
+
+def test_a_model_that_measures_its_motion_is_measured_on_the_inputs_it_drives_on():
+    """With motion per distance (the default where the speed is recorded) the recurrence's inputs are the
+    scaled ones: what the inner head really gets, and not what it would get at another distance."""
+    from timesteer.train.through_time import recurrence_inputs
+
+    torch.manual_seed(0)
+    model = create_model("cnn_gru", in_shape=SHAPE, motion_per_distance=True).eval()
+    model.set_normalization([127.5] * 3, [64.0] * 3, [0.0], [1.0], distance_ref=1.0)
+    x, y = frames_and_targets()
+    d = torch.linspace(0.5, 2.0, x.shape[1]).expand(x.shape[0], -1).contiguous()
+    seen = []
+    hook = model.head.then.register_forward_hook(lambda _m, args, _out: seen.append(args[0].detach()))
+    with torch.no_grad():
+        model(x, distances=d)
+    hook.remove()
+    f, _ = recurrence_inputs(model, x, None, d)
+    assert torch.allclose(f, seen[0], atol=1e-5)
+    assert not torch.allclose(recurrence_inputs(model, x, None, 2 * d)[0], seen[0], atol=1e-3)
+    norms = gradient_norms(model, x, y, distances=d)
+    assert norms.shape == (x.shape[1],) and norms[0] > 0

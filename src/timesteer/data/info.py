@@ -31,6 +31,7 @@ def recording_info(path: str | Path) -> dict[str, Any]:
         "cameras": [c.name for c in m.cameras],
         "steering_unit": m.steering.unit,
         "steering_to_rad": m.steering.to_rad,
+        "steering_kind": m.steering_kind,
         "steering_mean": float(np.mean(steer)) if len(steer) else 0.0,
         "steering_std": float(np.std(steer)) if len(steer) else 0.0,
         "steering_min": float(np.min(steer)) if len(steer) else 0.0,
@@ -57,6 +58,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"frame size  {h}x{w}x{c}, cameras {', '.join(info['cameras'])}",
         f"steering    {info['steering_unit']}"
         + (f" (x{info['steering_to_rad']:.6g} = rad)" if info["steering_to_rad"] not in (None, 1.0) else "")
+        + (f", a {info['steering_kind'].replace('_', ' ')}" if info.get("steering_kind") else "")
         + f": mean {info['steering_mean']:+.4f}  std {info['steering_std']:.4f}  "
           f"min {info['steering_min']:+.4f}  max {info['steering_max']:+.4f}  "
           f"at zero {100 * info['steering_zero_fraction']:.1f}%",

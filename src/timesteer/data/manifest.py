@@ -23,9 +23,14 @@ from timesteer.errors import ConfigError, InputError
 FORMAT_NAME = "timesteer.recording"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
+# Sources whose steering is a wheel or servo angle whatever the file says (for manifests without `kind`).
+WHEEL_ANGLE_FORMATS = ("udacity-sim", "udacity", "deeptesla", "sully", "donkey", "carracing")
 SIGNALS_FILE = "signals.csv"
 
 SteeringUnit = Literal["rad", "deg_wheel", "normalized"]
+# What the steering sets: a wheel angle (a car's, a servo's: the curve's curvature, whatever the speed) or a
+# turn rate (a differential drive's yaw command: a curve asks more of it the faster the car goes).
+SteeringKind = Literal["wheel_angle", "turn_rate"]
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Steering:
     # (Udacity simulator: 1.0 is 25 degrees; a car's wheel degrees need its steering ratio).
     to_rad: float | None = 1.0
     note: str = ""
+    kind: SteeringKind | None = None  # None: not said (recordings before 2026-12-06, a user's CSV)
 
 
 @dataclass
@@ -136,6 +142,20 @@ class Manifest:
     @property
     def duration_s(self) -> float:
         return sum(s.duration_s for s in self.segments)
+
+    @property
+    def steering_kind(self) -> SteeringKind | None:
+        """What the steering sets, as the manifest says or as its source implies (recordings made before the
+        manifest said it): a camera view from above is CarRacing's (a wheel angle), a dashcam's view is
+        Duckietown's (a yaw command), and the importers of cars' logs read wheel or servo angles. None where
+        nothing says (a user's video and CSV, a LeRobot dataset): models then leave their motion as read."""
+        if self.steering.kind is not None:
+            return self.steering.kind
+        if self.dashcam is not None or self.source.format == "duckietown":
+            return "turn_rate"
+        if self.view is not None or self.source.format in WHEEL_ANGLE_FORMATS:
+            return "wheel_angle"
+        return None
 
     def camera(self, name: str | None = None) -> Camera:
         if name is None:

@@ -80,7 +80,8 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
     fps = rec.manifest.fps
     model = run.model
     max_lag = max(1, round(max_lag_s * fps))
-    influence = temporal_influence(model, frames, spans, max_lag)
+    distances = distances_for(model, rec)
+    influence = temporal_influence(model, frames, spans, max_lag, distances=distances)
     horizon = influence.horizon_frames()
     summary: dict[str, Any] = {
         "run": str(run.path), "model": model.name, "data": str(rec.path), "split": split, "fps": fps,
@@ -93,17 +94,16 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         "memory_horizon_frames": horizon, "memory_horizon_s": round(horizon / fps, 4),
         "figures": {},
     }
-    summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec),
-                                        distances_for(model, rec))
+    summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec), distances)
     summary["figures"]["influence"] = plot_influence(influence, fps, model.name, summary["unit"],
                                                      out / "influence.png").name
-    gates = gate_activity(model, frames, spans)
+    gates = gate_activity(model, frames, spans, distances=distances)
     if gates is not None:
         idx = np.concatenate([np.arange(a, b) for a, b in spans])
         from timesteer.train.predict import predict_spans
 
         pred = predict_spans(model, frames, spans, commands=previous_commands(rec),
-                             distances=distances_for(model, rec))[:, 0]
+                             distances=distances)[:, 0]
         kind = "update gate z" if "gru" in model.name else "forget gate f"
         summary["gate"] = {"kind": kind, "mean": float(np.mean(gates)), "std": float(np.std(gates))}
         summary["figures"]["gates"] = plot_gates(rec.timestamps_s[idx], rec.steering[idx], pred, gates, kind,

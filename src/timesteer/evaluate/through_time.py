@@ -46,9 +46,12 @@ class Influence:
         return int(self.lags[above[-1]])
 
 
-def _step(model: SteeringModel, frames: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple]:
-    """One frame per lane: frames (B, H, W, C) uint8 on the model's device."""
-    out, state = model(frames.permute(0, 3, 1, 2).unsqueeze(1), state)  # (B, 1)
+def _step(model: SteeringModel, frames: torch.Tensor, state: tuple | None,
+          distances: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+    """One frame per lane: frames (B, H, W, C) uint8 on the model's device; `distances` (B,) each lane's
+    distance since its frame before (models built with motion per distance or per second)."""
+    d = distances[:, None] if distances is not None else None
+    out, state = model(frames.permute(0, 3, 1, 2).unsqueeze(1), state, distances=d)  # (B, 1)
     return out[:, 0], state
 
 
@@ -58,10 +61,13 @@ def _stack(states: list[tuple]) -> tuple:
 
 @torch.inference_mode()
 def temporal_influence(model: SteeringModel, frames: np.ndarray, spans: list[Span], max_lag: int,
-                       max_positions: int = 600, lanes: int = 48) -> Influence:
-    """Mean |change of the steering at t| when frame t-k is replaced, for k = 0..max_lag (recording units)."""
+                       max_positions: int = 600, lanes: int = 48, distances: np.ndarray | None = None) -> Influence:
+    """Mean |change of the steering at t| when frame t-k is replaced, for k = 0..max_lag (recording units).
+    `distances` (N,): each frame's distance since the one before (`distances_for`), for a model that takes
+    them; the replaced frame keeps its own."""
     model.eval()
     device = model.target_mean.device
+    dist = torch.as_tensor(distances, dtype=torch.float32, device=device) if distances is not None else None
     mean_frame = torch.from_numpy(np.asarray(frames[np.linspace(0, len(frames) - 1, min(len(frames), 500))
                                                    .astype(int)], dtype=np.float32).mean(axis=0)).round()
     mean_frame = mean_frame.to(torch.uint8).to(device)
@@ -76,7 +82,7 @@ def temporal_influence(model: SteeringModel, frames: np.ndarray, spans: list[Spa
         before, clean, state = [], [], None
         for t in range(b - a):
             before.append(state)
-            y, state = _step(model, seg[t : t + 1], state)
+            y, state = _step(model, seg[t : t + 1], state, dist[a + t : a + t + 1] if dist is not None else None)
             clean.append(float(y[0]))
         clean_arr = np.asarray(clean)
         starts = list(range(0, b - a, every))
@@ -94,7 +100,8 @@ def temporal_influence(model: SteeringModel, frames: np.ndarray, spans: list[Spa
                     if k == 0:
                         x = (seg[[max(s - 1, 0) for s in group]] if mode == "previous"
                              else mean_frame.expand(len(group), *mean_frame.shape))
-                    y, state = _step(model, x, state)
+                    at = [a + min(i, b - a - 1) for i in idx]
+                    y, state = _step(model, x, state, dist[at] if dist is not None else None)
                     valid = np.asarray(idx) < b - a
                     change = np.abs(y.float().cpu().numpy() - clean_arr[np.minimum(idx, b - a - 1)])
                     sums[mode][k] += change[valid].sum()
@@ -108,9 +115,9 @@ def temporal_influence(model: SteeringModel, frames: np.ndarray, spans: list[Spa
 
 @torch.inference_mode()
 def gate_activity(model: SteeringModel, frames: np.ndarray, spans: list[Span],
-                  chunk: int = 256) -> np.ndarray | None:
+                  chunk: int = 256, distances: np.ndarray | None = None) -> np.ndarray | None:
     """Mean update (GRU) or forget (LSTM) gate activity per frame of the spans, or None for models
-    without gates."""
+    without gates. `distances` (N,): as for `temporal_influence`."""
     rnn = recurrence_of(model)
     if not isinstance(rnn, RecurrentHead) or rnn.kind not in ("gru", "lstm"):
         return None
@@ -121,7 +128,9 @@ def gate_activity(model: SteeringModel, frames: np.ndarray, spans: list[Span],
         state = None
         for t0 in range(a, b, chunk):
             x = frames_to_tensor(np.asarray(frames[t0 : min(b, t0 + chunk)])[None], device)  # (1, T, C, H, W)
-            f, inner = recurrence_inputs(model, x, state)  # the recurrence's inputs and its part of the state
+            d = (torch.as_tensor(distances[t0 : min(b, t0 + chunk)], dtype=torch.float32, device=device)[None]
+                 if distances is not None else None)
+            f, inner = recurrence_inputs(model, x, state, d)  # the recurrence's inputs and its part of the state
             out.append(rnn.gates(f, inner)[0].float().cpu().numpy())
-            _, state = model(x, state)
+            _, state = model(x, state, distances=d)
     return np.concatenate(out) if out else np.zeros(0)

@@ -188,6 +188,12 @@ class SteeringModel(nn.Module):
         issued = (out[:, -1:, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1) recording units
         return out, (*inner, *distance_state, issued)
 
+    def head_inputs(self, features: Tensor, state: State, distances: Tensor | None = None) -> tuple[State, dict]:
+        """The head's own part of `state` and the keyword inputs (`motion_scale`) it gets with these features,
+        as `forward` gives them; a model built with `own_command` also joins its command inside the head."""
+        inner, tail = self._split_state(state)
+        return inner, self._distance_kwargs(features, tail, distances)[0]
+
     def _split_state(self, state: State) -> tuple[State, State]:
         """(the head's own state, the model's inputs carried in the state: distance, then command)."""
         n = int(self.distance_input) + int(self.command_input)

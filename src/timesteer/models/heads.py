@@ -187,6 +187,13 @@ class MotionHead(TemporalHead):
 
     def forward(self, features: Tensor, state: State, extra: Tensor | None = None,
                 motion_scale: Tensor | None = None) -> tuple[Tensor, State]:
+        f, new_buffer = self.inputs(features, state, motion_scale)
+        out, inner = self.then(f, tuple(state[2:]), extra)
+        return out, (new_buffer, torch.ones_like(state[1]), *inner)
+
+    def inputs(self, features: Tensor, state: State, motion_scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """What the inner head gets for these frames, (B, T, F): the CNN on each frame and its differences,
+        then the slide; and the new frame buffer. (Also what the through-time measurements differentiate from.)"""
         b, t = features.shape[:2]
         seq, new_buffer = with_history(features, state[0], state[1])  # (B, k-1+T, C, H, W)
         stacked = self.stack(seq, t)  # (B, T, frames*C, H, W)
@@ -209,8 +216,7 @@ class MotionHead(TemporalHead):
                 slide = torch.cat([slide[..., :bands] * motion_scale.to(slide.dtype).unsqueeze(-1),
                                    slide[..., bands:]], dim=-1)
             f = torch.cat([f, slide], dim=-1)  # (B, T, feature_dim + 2*bands)
-        out, inner = self.then(f, tuple(state[2:]), extra)
-        return out, (new_buffer, torch.ones_like(state[1]), *inner)
+        return f, new_buffer
 
     def prime(self, features: Tensor, state: State, extra: Tensor | None = None,
               motion_scale: Tensor | None = None) -> State:

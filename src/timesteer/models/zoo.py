@@ -24,11 +24,12 @@ before (`models/base.py`). A controller knows what it asked for; with the car's 
 separates a disturbance from its own steering. Measured in closed loop (BENCHMARKS.md) before it is
 recommended: off by default.
 
-`diffnet` and the recurrent models that see motion also take `motion_per_distance=true`: their motion
+`diffnet` and the recurrent models that see motion also take `motion_per_distance`: their motion
 (frame differences, the slide) divided by the distance travelled per frame, which needs the recording's
-speed (`models/base.py`); or `motion_per_second=true`: divided by the time between frames instead, for a
+speed (`models/base.py`); or `motion_per_second`: divided by the time between frames instead, for a
 steering that is a turn rate (a differential drive's yaw command), which a curve asks more of the faster
-the car goes, so the speed must stay in the motion.
+the car goes, so the speed must stay in the motion. Left unset, training picks from what the recordings'
+steering sets (train/motion_default.py).
 """
 
 from __future__ import annotations
@@ -61,16 +62,19 @@ class OwnCommand:
 
 @dataclass
 class MotionPerDistance:
-    """What the motion read between frames is measured against: the distance or the time (or neither)."""
+    """What the motion read between frames is measured against: the distance or the time (or neither).
+    None (the default) is settled by training from the recordings (train/motion_default.py): per distance
+    for a wheel angle with the speed recorded, per second for a turn rate, neither otherwise; a model
+    built outside training with None takes neither."""
 
     # Divide the motion read between frames by the distance travelled since the frame before (speed x
     # frame period): the slide then says the road's curvature, whatever the speed or frame rate. Needs the
     # recording's speed in training and evaluation, and the car's speed when it drives.
-    motion_per_distance: bool = False
+    motion_per_distance: bool | None = None
     # Divide it by the time since the frame before instead (the frame period): for a steering that is a
     # turn rate (Duckietown's yaw command), where yaw per second, not per distance, is what the label says.
     # Needs only the timestamps: lost frames and another frame rate no longer change the motion's size.
-    motion_per_second: bool = False
+    motion_per_second: bool | None = None
 
 
 @dataclass

@@ -158,4 +158,4 @@ def _version() -> str:
 register_simulator(SimulatorEntry(
     name="carracing", make=CarRacingSim, frame_skip=2, unit="rad", to_rad=1.0,
     note="CarRacing front-wheel angle, the expert's label; positive steers right; the joint stops at 0.4 rad",
-    version=_version))
+    version=_version, kind="wheel_angle"))

@@ -215,4 +215,5 @@ register_simulator(SimulatorEntry(
     name="duckietown", make=DuckietownSim, frame_skip=1, unit="normalized", to_rad=None,
     note="Duckietown yaw command (DuckietownEnv's angle, sign flipped: positive steers right), the expert's label; "
          "a differential drive has no wheel angle",
-    version=lambda: "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)", tracks=_tracks))
+    version=lambda: "duckietown-gym-daffy 6.1.34 (in .venv-duckietown)", tracks=_tracks,
+    kind="turn_rate"))

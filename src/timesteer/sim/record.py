@@ -139,7 +139,7 @@ def record_sim(cfg: RecordConfig) -> Path:
                                 source_height=cls.frame_shape[0], source_width=cls.frame_shape[1], crop_top=0,
                                 crop_bottom=cls.crop_bottom),
             fps=frame_rate(t, np.asarray([s.start for s in segments])),
-            steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note),
+            steering=Steering(unit=kind.unit, to_rad=kind.to_rad, note=kind.note, kind=kind.kind),
             cameras=[Camera(name="front", file=file)],
             segments=segments, frames=total, signals=[], gap_threshold_s=EPISODE_GAP_S / 2,
             view=cls.camera_view if isinstance(cls.camera_view, TopDownView) else None,

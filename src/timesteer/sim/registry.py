@@ -2,13 +2,13 @@
 
 A simulator is a class behind the `Simulator` interface (sim/interface.py) plus what the rest of
 timesteer must know about it and may not find out by itself: how many physics steps make a frame, the
-unit of its steering labels, how its tracks are named (seeds, or maps and seeds), and its version for a
-recording's manifest. The adapter registers that (`register_simulator`), as timm registers models;
+unit of its steering labels and what they set, how its tracks are named (seeds, or maps and seeds), and
+its version for a recording's manifest. The adapter registers that (`register_simulator`), as timm registers models;
 `record-sim`, `drive`, DAgger and the command line's `--sim` take everything from here, so a third
 simulator means one new file, not edits across the package.
 
     register_simulator(SimulatorEntry(name="mysim", make=MySim, frame_skip=1, unit="rad", to_rad=1.0,
-                                      note="...", version=lambda: "mysim 1.0"))
+                                      note="...", version=lambda: "mysim 1.0", kind="wheel_angle"))
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from timesteer.data.manifest import SteeringUnit
+from timesteer.data.manifest import SteeringKind, SteeringUnit
 from timesteer.errors import ConfigError
 
 
@@ -33,6 +33,9 @@ class SimulatorEntry:
     # Its tracks (sim/tracks.py's Track, which imports this module) for the given seeds and maps (None:
     # the default); it checks the maps. Default: one track per seed.
     tracks: Callable[[list[int], list[str] | None], list[Any]] | None = None
+    # What its steering sets: a wheel angle or a turn rate (a differential drive's yaw command); the
+    # models that use time measure their motion against the distance or the time accordingly. None: not said.
+    kind: SteeringKind | None = None
 
 
 _REGISTRY: dict[str, SimulatorEntry] = {}

@@ -45,6 +45,7 @@ from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
 from timesteer.train.keyframes import keyframe_weights
 from timesteer.train.logbook import Logbook
+from timesteer.train.motion_default import default_motion
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import RUN_FILE, read_run_info
 from timesteer.train.through_time import gradient_norms, recurrence_of
@@ -133,6 +134,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     run_dir = Path(cfg.out)
     refuse_foreign_directory(run_dir, RUN_FILE, "run directory (--out)")
     # Bad input fails here, before anything is created or locked.
+    cfg, motion = default_motion(cfg, resume)
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
     data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input,
@@ -144,6 +146,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
               "models that use time on recordings that know their camera's view; "
               "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
+    if motion is not None and d.is_main and cfg.progress and not resume:
+        print(f"{cfg.model}: {motion.describe()}", flush=True)
     try:
         if not d.is_main:
             result = _train(cfg, data, resume, d, device)
@@ -380,7 +384,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
             else:
                 state = None
             if run.measure_gtt and len(gtt) < GTT_BATCHES:
-                gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state))
+                gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state, m_now))
             out, state = run.net(x[:, batch.warmup :], state, standardized=True, commands=c_now, distances=m_now)
             loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
                                          batch.weights.to(device) if batch.weights is not None else None)
@@ -467,12 +471,12 @@ GTT_BATCHES = 3  # batches an epoch on which gradients through time are measured
 
 
 def _measure_through_time(model: SteeringModel, frames: torch.Tensor, targets: torch.Tensor,
-                          state: tuple | None) -> np.ndarray:
+                          state: tuple | None, distances: torch.Tensor | None) -> np.ndarray:
     was_training = model.training
     model.eval()  # no dropout noise in the measurement
     try:
         return gradient_norms(model, frames.float(), targets.float(),
-                              tuple(s.detach() for s in state) if state else None)
+                              tuple(s.detach() for s in state) if state else None, distances)
     finally:
         model.train(was_training)
 

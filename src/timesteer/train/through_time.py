@@ -22,8 +22,8 @@ from timesteer.models.heads import MotionHead, RecurrentHead
 
 def recurrence_of(model: SteeringModel) -> RecurrentHead | None:
     """The model's GRU, LSTM or RNN, or None: no recurrence, or one that also takes the issued command
-    (`own_command`) or the distance per frame (`motion_per_distance`), which these measurements do not feed."""
-    if model.command_input or model.distance_input:
+    (`own_command`), which these measurements do not feed."""
+    if model.command_input:
         return None
     head = model.head
     if isinstance(head, MotionHead):
@@ -31,40 +31,29 @@ def recurrence_of(model: SteeringModel) -> RecurrentHead | None:
     return head if isinstance(head, RecurrentHead) else None
 
 
-def recurrence_inputs(model: SteeringModel, frames: Tensor, state: tuple | None) -> tuple[Tensor, tuple]:
-    """The per-frame features the recurrence gets (B, T, F), detached, and its own part of the state."""
+def recurrence_inputs(model: SteeringModel, frames: Tensor, state: tuple | None,
+                      distances: Tensor | None = None) -> tuple[Tensor, tuple]:
+    """The per-frame features the recurrence gets (B, T, F), detached, and its own part of the state.
+    `distances` (B, T): a model built with `motion_per_distance` (or per second) scales its motion by them."""
     if state is None:
         state = model.initial_state(frames.shape[0], frames.device)
     with torch.no_grad():
         features = model.features(frames)
-        head = model.head
-        if isinstance(head, MotionHead):
-            b, t = features.shape[:2]
-            seq, _ = _history(head, features, state)
-            stacked = head.stack(seq, t)
-            f = head.encoder(stacked.reshape(b * t, *stacked.shape[2:])).reshape(b, t, -1)
-            if head.shift is not None:
-                k1 = head.k - 1
-                prev, cur = seq[:, k1 - 1 : k1 - 1 + t], seq[:, k1:]
-                slide = head.shift(prev.reshape(b * t, *prev.shape[2:]), cur.reshape(b * t, *cur.shape[2:]))
-                f = torch.cat([f, slide.reshape(b, t, -1)], dim=-1)
-            return f, tuple(s.detach() for s in state[2:])
-        return features, tuple(s.detach() for s in state)
+        inner, kw = model.head_inputs(features, state, distances)
+        if isinstance(model.head, MotionHead):
+            f, _ = model.head.inputs(features, inner, **kw)
+            return f, tuple(s.detach() for s in inner[2:])
+        return features, tuple(s.detach() for s in inner)
 
 
-def _history(head: MotionHead, features: Tensor, state: tuple) -> tuple[Tensor, Tensor]:
-    from timesteer.models.heads import with_history
-
-    return with_history(features, state[0], state[1])
-
-
-def gradient_norms(model: SteeringModel, frames: Tensor, targets: Tensor, state: tuple | None = None) -> np.ndarray:
+def gradient_norms(model: SteeringModel, frames: Tensor, targets: Tensor, state: tuple | None = None,
+                   distances: Tensor | None = None) -> np.ndarray:
     """(T,) mean over steps t of |dL_t / dh_{t-k}| for k = 0..T-1, L_t the squared steering error (standard
     units) at step t averaged over the batch, h the whole recurrent state (an LSTM's h and c together)."""
     rnn = recurrence_of(model)
     if rnn is None:
         raise ValueError(f"{model.name} has no recurrent head (GRU, LSTM or RNN) to measure")
-    f, inner = recurrence_inputs(model, frames, state)
+    f, inner = recurrence_inputs(model, frames, state, distances)
     with torch.enable_grad():
         out, hiddens = rnn.unroll(f, inner)  # out (B, T, K); hiddens[j]: (h_j,) or (h_j, c_j)
         t_len, parts = f.shape[1], len(hiddens[0])

@@ -16,7 +16,7 @@ from timesteer.data.importers import deeptesla, donkey, lerobot, sully, udacity,
 from timesteer.data.importers.screen import Skips
 from timesteer.data.importers.source import ParsedSource
 from timesteer.data.importers.write import WriteOptions, write_recording
-from timesteer.data.manifest import SteeringUnit
+from timesteer.data.manifest import SteeringKind, SteeringUnit
 from timesteer.data.writer import check_destination
 from timesteer.errors import ConfigError, InputError
 
@@ -52,6 +52,9 @@ class ImportConfig:
     fps: Annotated[float | None, Range(0, 10_000, open_min=True)] = None
     steering_unit: SteeringUnit | None = None  # video: unit of the CSV's steering column
     steering_to_rad: Annotated[float | None, Positive] = None  # video: factor from that unit to radians
+    # video, lerobot: what the steering sets (a wheel angle, or a turn rate: a differential drive's yaw
+    # command); the models that use time measure their motion against the distance or the time accordingly
+    steering_kind: SteeringKind | None = None
     progress: bool = True
     # Refuse the first broken record (missing or undecodable image, NaN or out-of-range steering)
     # instead of skipping it.
@@ -81,6 +84,7 @@ def import_recording(config: ImportConfig) -> Path:
     skips = Skips(strict=config.strict)
     parsed = PARSERS[config.format](src, camera=config.camera, csv=config.csv, fps=config.fps, steering=config.steering,
                                     steering_unit=config.steering_unit, steering_to_rad=config.steering_to_rad,
+                                    steering_kind=config.steering_kind,
                                     skips=skips)
     options = WriteOptions(dest=dest, size=config.size, crop=config.crop, overwrite=config.overwrite,
                            gap_threshold_s=config.gap_threshold_s, workers=config.workers,

@@ -72,7 +72,7 @@ def parse(src: Path, **_: object) -> ParsedSource:
         rows=lines,
         timestamps_s=t - t[0],
         signals={"steering": wheel},
-        steering=Steering(unit="deg_wheel", to_rad=None,
+        steering=Steering(kind="wheel_angle", unit="deg_wheel", to_rad=None,
                           note="Tesla steering-wheel degrees; positive steers right; steering ratio unknown"),
         cameras=[CameraSource(name="front", frames=VideoFrames(video, idx.astype(np.int64)))],
         details={"video": str(video.absolute()), "epoch": log.name.split("_")[0]},

@@ -145,7 +145,7 @@ def parse(src: Path, skips: Skips | None = None, **_: object) -> ParsedSource:
         rows=np.asarray(lines),
         timestamps_s=t - t0,
         signals=signals,
-        steering=Steering(unit="normalized", to_rad=None,
+        steering=Steering(kind="wheel_angle", unit="normalized", to_rad=None,
                           note="donkeycar user/angle in [-1, 1]; the car's maximum angle is not recorded"),
         cameras=[CameraSource(name="cam", frames=ImageFiles(paths))],
         forced_breaks=breaks,

@@ -31,7 +31,7 @@ from timesteer.data.lerobot_format import (
     read_info,
     video_keys,
 )
-from timesteer.data.manifest import DashcamView, FrameGeometry, Steering, SteeringUnit, TopDownView
+from timesteer.data.manifest import DashcamView, FrameGeometry, Steering, SteeringKind, SteeringUnit, TopDownView
 from timesteer.data.push import view_of_stored_frames
 from timesteer.errors import ConfigError, InputError
 
@@ -41,7 +41,7 @@ OTHER_SIGNALS = {"speed": ("speed",), "throttle": ("throttle", "gas"), "brake": 
 
 def parse(src: Path, camera: str | None = None, steering: str | None = None,
           steering_unit: SteeringUnit | None = None, steering_to_rad: float | None = None,
-          **_: object) -> ParsedSource:
+          steering_kind: SteeringKind | None = None, **_: object) -> ParsedSource:
     if not src.is_dir():
         raise InputError(src, "expected a LeRobot dataset folder (with meta/info.json)")
     info = read_info(src)
@@ -84,7 +84,7 @@ def parse(src: Path, camera: str | None = None, steering: str | None = None,
     return ParsedSource(
         format="lerobot", path=src, log_path=row_files[0], rows=rows,
         timestamps_s=times - (finite[0] if len(finite) else 0.0), signals=signals,
-        steering=Steering(unit=unit, to_rad=to_rad, note=note),
+        steering=Steering(unit=unit, to_rad=to_rad, note=note, kind=steering_kind or _kind(ours)),
         cameras=[CameraSource(name=key.removeprefix(CAMERA_PREFIX).replace("/", "_") or "front",
                               frames=VideoFiles(video_files, file_index, indexes))],
         forced_breaks=starts[1:], view=_view(src, ours),
@@ -288,6 +288,13 @@ def _timesteer_meta(src: Path) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(path, f"expected JSON ({exc})") from None
     return meta if isinstance(meta, dict) else None
+
+
+def _kind(ours: dict[str, Any] | None) -> SteeringKind | None:
+    """What the steering sets, as a dataset timesteer wrote says (its manifest's steering); else not known."""
+    steering = (ours or {}).get("steering")
+    kind = steering.get("kind") if isinstance(steering, dict) else None
+    return kind if kind in ("wheel_angle", "turn_rate") else None
 
 
 def _unit(src: Path, ours: dict[str, Any] | None, field: str, values: np.ndarray, unit: SteeringUnit | None,

@@ -67,7 +67,7 @@ def parse(src: Path, fps: float | None = None, **_: object) -> ParsedSource:
         rows=np.asarray(lines),
         timestamps_s=t,
         signals={"steering": np.asarray(angles)},
-        steering=Steering(unit="deg_wheel", to_rad=None,
+        steering=Steering(kind="wheel_angle", unit="deg_wheel", to_rad=None,
                           note="steering-wheel degrees; the car's steering ratio is not recorded"),
         cameras=[CameraSource(name="center", frames=ImageFiles(paths))],
         details=details,

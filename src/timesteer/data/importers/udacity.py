@@ -55,7 +55,8 @@ def parse(src: Path, camera: str | None = None, **_: object) -> ParsedSource:
         rows=np.asarray(lines),
         timestamps_s=t - t[0],
         signals={k: np.asarray(v) for k, v in signals.items()},
-        steering=Steering(unit="rad", to_rad=1.0, note="Udacity challenge `angle` in radians; positive steers right"),
+        steering=Steering(kind="wheel_angle", unit="rad", to_rad=1.0,
+                          note="Udacity challenge `angle` in radians; positive steers right"),
         cameras=[CameraSource(name=frame_id, frames=ImageFiles(paths))],
         details={"frame_id": frame_id, "start_time_ns": round(times[0] * 1e9)},
     )

@@ -91,7 +91,7 @@ def parse(src: Path, camera: str | None = None, **_: object) -> ParsedSource:
         rows=np.asarray(lines),
         timestamps_s=t - t[0],
         signals={k: np.asarray(v) for k, v in signals.items()},
-        steering=Steering(unit="normalized", to_rad=MAX_ANGLE_RAD,
+        steering=Steering(kind="wheel_angle", unit="normalized", to_rad=MAX_ANGLE_RAD,
                           note="Udacity simulator steering in [-1, 1]; 1.0 is 25 degrees; positive steers right"),
         cameras=[CameraSource(name=c, side=c, frames=ImageFiles(paths[c])) for c in chosen],
         details={"start_time_utc": dt.datetime.fromtimestamp(t[0], dt.UTC).isoformat(), "camera": camera},

@@ -23,12 +23,13 @@ from timesteer.data.importers.source import (
     require_rows,
 )
 from timesteer.data.importers.write import video_frame_times
-from timesteer.data.manifest import Steering, SteeringUnit
+from timesteer.data.manifest import Steering, SteeringKind, SteeringUnit
 from timesteer.errors import InputError
 
 
 def parse(src: Path, csv: str | None = None, steering_unit: SteeringUnit | None = None,
-          steering_to_rad: float | None = None, **_: object) -> ParsedSource:
+          steering_to_rad: float | None = None, steering_kind: SteeringKind | None = None,
+          **_: object) -> ParsedSource:
     log = Path(csv) if csv else src.with_suffix(".csv")
     rows = read_csv(log, what="steering CSV")
     require_rows(log, rows, "timestamp_s,steering[,speed]")
@@ -80,7 +81,8 @@ def parse(src: Path, csv: str | None = None, steering_unit: SteeringUnit | None 
         rows=rows_out,
         timestamps_s=np.asarray(times, dtype=np.float64) - float(times[0]),
         signals=signals,
-        steering=Steering(unit=unit, to_rad=to_rad, note="from the user's CSV; positive steers right"),
+        steering=Steering(unit=unit, to_rad=to_rad, note="from the user's CSV; positive steers right",
+                          kind=steering_kind),
         cameras=[CameraSource(name="front", frames=VideoFrames(src, np.asarray(idx, dtype=np.int64)))],
         details=details,
     )
