@@ -74,6 +74,7 @@ VARIANTS = {
     # of on the same curve; only a lost frame's doubled time is taken out
     "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
     "diffnet+push+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH],
+    "cnn_gru+push+persec": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06, chosen from what the

@@ -141,6 +141,8 @@ def _models(args: argparse.Namespace) -> int:
         for name, item in info.items():
             options = ", ".join(f"{k}={v}" for k, v in item["config"].items())
             print(f"{name:12s} {item['description']}\n{'':12s} options: {options or '-'}")
+        print("None: settled when training starts, from the recordings (motion_per_*: per distance for a wheel angle "
+              "with the speed recorded, per second for a turn rate; see the guide)")
     return 0
 
 
@@ -495,6 +497,14 @@ def _export(args: argparse.Namespace) -> int:
                                     int8=args.int8, calibrate=args.calibrate))
     meta = read_metadata(path)
     print(f"wrote {path}\npreprocessing: {meta['timesteer.preprocessing']}\nstate: {meta['timesteer.state']}")
+    if "timesteer.distance_ref" in meta:  # motion measured per distance or per second: not all zeros to start
+        shapes = json.loads(meta["timesteer.state"])["shapes"]
+        at = len(shapes) - 1 - int(json.loads(meta["timesteer.own_command"]))
+        told = "the seconds since the last frame" if meta.get("timesteer.distance_per") == "second" else \
+            "the speed (in the training recording's unit) x the seconds since the last frame"
+        print(f"motion per {meta.get('timesteer.distance_per', 'distance')}: state_{at} starts at "
+              f"{float(meta['timesteer.distance_ref']):.6g} (the training's), not 0; write {told} into it before "
+              f"each frame (Steerer.from_onnx does both)")
     if "timesteer.int8" in meta:
         check = json.loads(meta["timesteer.int8"])
         print(f"int8 convolutions: steering RMSE {check['rmse_vs_float']:.5f} from the float step over "

@@ -44,3 +44,6 @@ def test_cli_export(stream_runs, tmp_path, capsys):
     code, out, err = run_cli("export", stream_runs["cnn_gru"], "--onnx", tmp_path / "m.onnx", capsys=capsys)
     assert code == 0, err
     assert (tmp_path / "m.onnx").stat().st_size > 10_000 and "preprocessing:" in out
+    # cnn_gru measures its motion per distance here (a wheel angle with speed): its state does not start at zero.
+    ref = float(read_metadata(tmp_path / "m.onnx")["timesteer.distance_ref"])
+    assert f"motion per distance: state_3 starts at {ref:.6g}" in out and "x the seconds since the last frame" in out

@@ -1,7 +1,8 @@
 """The manifest: the JSON file that makes a recording directory self-describing.
 
 A recording directory holds
-- `manifest.json`  this file: format version, source, frame size, rate, steering unit, cameras, segments;
+- `manifest.json`  this file: format version, source, frame size, rate, steering unit and kind, cameras,
+                   segments;
 - `signals.csv`    one row per frame: `timestamp_s`, `steering`, `segment` and, when the source has them,
                    `speed`, `throttle`, `brake`, `torque`;
 - `frames.npy`     uint8 array (N, H, W, C) of the primary camera, opened with memory mapping;
@@ -23,14 +24,14 @@ from timesteer.errors import ConfigError, InputError
 FORMAT_NAME = "timesteer.recording"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
-# Sources whose steering is a wheel or servo angle whatever the file says (for manifests without `kind`).
-WHEEL_ANGLE_FORMATS = ("udacity-sim", "udacity", "deeptesla", "sully", "donkey", "carracing")
 SIGNALS_FILE = "signals.csv"
 
 SteeringUnit = Literal["rad", "deg_wheel", "normalized"]
 # What the steering sets: a wheel angle (a car's, a servo's: the curve's curvature, whatever the speed) or a
 # turn rate (a differential drive's yaw command: a curve asks more of it the faster the car goes).
 SteeringKind = Literal["wheel_angle", "turn_rate"]
+# Sources whose steering is a wheel or servo angle whatever the file says (for manifests without `kind`).
+WHEEL_ANGLE_FORMATS = ("udacity-sim", "udacity", "deeptesla", "sully", "donkey", "carracing")
 
 
 @dataclass
