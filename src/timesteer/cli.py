@@ -498,8 +498,7 @@ def _export(args: argparse.Namespace) -> int:
     meta = read_metadata(path)
     print(f"wrote {path}\npreprocessing: {meta['timesteer.preprocessing']}\nstate: {meta['timesteer.state']}")
     if "timesteer.distance_ref" in meta:  # motion measured per distance or per second: not all zeros to start
-        shapes = json.loads(meta["timesteer.state"])["shapes"]
-        at = len(shapes) - 1 - int(json.loads(meta["timesteer.own_command"]))
+        at = json.loads(meta["timesteer.state"])["distance_input"]
         told = "the seconds since the last frame" if meta.get("timesteer.distance_per") == "second" else \
             "the speed (in the training recording's unit) x the seconds since the last frame"
         print(f"motion per {meta.get('timesteer.distance_per', 'distance')}: state_{at} starts at "

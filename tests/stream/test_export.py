@@ -28,7 +28,8 @@ def test_onnx_matches_the_steerer_with_state_carried_by_hand(name, stream_runs, 
     state = [np.zeros(s, np.float32) for s in shapes]
     if "timesteer.distance_ref" in meta:  # motion per distance (the default here): that input starts where told
         assert "timesteer.distance_ref" in json.loads(meta["timesteer.state"])["initial"]
-        at = len(state) - 1 - int(json.loads(meta["timesteer.own_command"]))
+        at = json.loads(meta["timesteer.state"])["distance_input"]
+        assert at == len(state) - 1 - int(json.loads(meta["timesteer.own_command"]))  # before the command's
         state[at][:] = float(meta["timesteer.distance_ref"])
     steerer = Steerer.from_run(stream_runs[name])
     frames = Recording.open(stream_rec).frames

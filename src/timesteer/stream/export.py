@@ -174,6 +174,9 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
                                        "initial": "zeros (a new drive)" + (
                                            "; the distance input: timesteer.distance_ref"
                                            if model.distance_input else ""),
+                                       # which state input holds the distance (before the command's, if any)
+                                       "distance_input": (len(state_shapes) - 1 - int(model.command_input)
+                                                          if model.distance_input else None),
                                        "feedback": "feed next_state_i back as state_i for the next frame"}),
         # A model that takes its own command keeps the last one issued in its last state input (1, 1), in
         # the steering unit: overwrite it when something else steered (a takeover).
