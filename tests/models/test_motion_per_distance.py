@@ -2,18 +2,20 @@
 a picture sliding twice as far per frame at twice the distance per frame reads the same; the shortcut
 test's 2x and 0.5x replays, told the speed, no longer change the answer; the distance comes from the
 recording's speed and clock, reaches training batches (a time warp's skipped and repeated frames
-included), evaluation, the live step (PyTorch and ONNX Runtime) and the simulator's loop; and a
-recording without a speed is refused before anything is written."""
+included), evaluation, the live step (PyTorch and ONNX Runtime) and the simulator's loop; a recording
+without a speed is refused for training before anything is written, and evaluated at the training's
+distance per frame (as live without a speed), saying so."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from tests.helpers import make_recording, write_donkey_tub
+from tests.helpers import make_recording, run_cli, write_donkey_tub
 from tests.models.slides import SHAPE, slide_model, sliding
 from timesteer.data import ImportConfig, Recording, import_recording
 from timesteer.data.distance import distances_per_frame
@@ -159,6 +161,42 @@ def test_a_recording_without_speed_is_refused_before_anything_is_written(tmp_pat
         train(TrainConfig(data=str(rec), out=str(out), model="cnn_gru", model_config={"motion_per_distance": True},
                           epochs=1, progress=False, tensorboard=False))
     assert "signals.csv" in str(err.value) and not out.exists()
+
+
+def without_speed(rec, dest):
+    """A copy of the recording with its speed column taken out (as a plain video + CSV import has none)."""
+    shutil.copytree(rec, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["signals"].remove("speed")
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    rows = [line.split(",") for line in (dest / "signals.csv").read_text().splitlines()]
+    drop = rows[0].index("speed")
+    (dest / "signals.csv").write_text("".join(",".join(r[:drop] + r[drop + 1 :]) + "\n" for r in rows))
+    return dest
+
+
+def test_evaluation_without_a_speed_assumes_the_trainings_distance_and_says_so(distance_run, tmp_path, capsys):
+    from timesteer.evaluate import EvalConfig, evaluate
+    from timesteer.train.run import load_run
+
+    run, rec = distance_run
+    bare = without_speed(rec, tmp_path / "bare")
+    r = Recording.open(bare)
+    assert not r.has_signal("speed") and r.has_signal("steering")
+    ev = evaluate(EvalConfig(run=str(run), data=[str(bare)], split="all"))
+    assumed = predict_spans(load_run(run).model, r.frames, ev.parts[0].spans)[:, 0]
+    np.testing.assert_allclose(ev.parts[0].pred, assumed, atol=1e-6)  # the training's distance, every frame
+    assert ev.metrics["speed_assumed"]
+    assert not evaluate(EvalConfig(run=str(run), data=[str(rec)], split="all")).metrics["speed_assumed"]
+    code, out, _ = run_cli("eval", str(run), "--data", str(bare), "--split", "all", capsys=capsys)
+    assert code == 0 and "assumed its training's distance per frame" in out
+    code, out, _ = run_cli("eval", str(run), "--data", str(rec), "--split", "all", capsys=capsys)
+    assert code == 0 and "assumed" not in out
+    # explain too: the shortcut test's replays cannot be told their speed either, and it says so.
+    code, out, _ = run_cli("explain", str(run), "--data", str(bare), "--split", "all", "--out", str(tmp_path / "ex"),
+                           "--video-seconds", "1", "--quiet", capsys=capsys)
+    assert code == 0 and "assumed its training's distance per frame throughout" in out
+    assert json.loads((tmp_path / "ex" / "explain.json").read_text())["speed_assumed"] is True
 
 
 def test_the_simulator_tells_the_driver_the_speed_of_every_frame_it_sees():

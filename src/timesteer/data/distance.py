@@ -59,10 +59,18 @@ def _periods(rec: Recording) -> np.ndarray:
 
 def distances_for(model: object, rec: Recording) -> np.ndarray | None:
     """The recording's distances per frame when `model` was built with `motion_per_distance` (or periods,
-    with `motion_per_second`), else None."""
-    if not getattr(model, "distance_input", False):
+    with `motion_per_second`), else None. None too for a per-distance model and a recording without a
+    speed (`assumes_training_speed`): the model then assumes its training's distance per frame, as it
+    does live when nobody tells it the speed. Training refuses such a recording instead."""
+    if not getattr(model, "distance_input", False) or assumes_training_speed(model, rec):
         return None
     return distances_per_frame(rec, bool(getattr(model, "distance_per_second", False)))
+
+
+def assumes_training_speed(model: object, rec: Recording) -> bool:
+    """Whether `model` measures motion per distance and `rec` records no speed to measure it with."""
+    per_distance = getattr(model, "distance_input", False) and not getattr(model, "distance_per_second", False)
+    return bool(per_distance) and not rec.has_signal(SPEED)
 
 
 def reference_distance(distances: np.ndarray) -> float:

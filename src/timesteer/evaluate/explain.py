@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 from timesteer.config import Range, validate
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
-from timesteer.data.distance import distances_for
+from timesteer.data.distance import assumes_training_speed, distances_for
 from timesteer.evaluate.backprop import VisualBackProp, has_convolutions
 from timesteer.evaluate.plots import plot_gates, plot_gradient_through_time, plot_influence
 from timesteer.evaluate.runner import check_run_matches, choose_spans
@@ -95,6 +95,9 @@ def analyse(run: LoadedRun, rec: Recording, out: Path, split: str = "val", max_l
         "figures": {},
     }
     summary["shortcut"] = shortcut_test(model, frames, spans, rec.steering, previous_commands(rec), distances)
+    # No speed recorded for a per-distance model: it ran at its training's distance per frame, so the 2x and
+    # 0.5x replays were not told their speed either (as live when nobody tells it).
+    summary["speed_assumed"] = assumes_training_speed(model, rec)
     summary["figures"]["influence"] = plot_influence(influence, fps, model.name, summary["unit"],
                                                      out / "influence.png").name
     gates = gate_activity(model, frames, spans, distances=distances)
@@ -179,6 +182,9 @@ def format_explain(s: dict[str, Any]) -> str:
              "  previous    " + " ".join(f"{r['previous']:>6.4f}" for r in s["influence_by_lag"][:12]),
              "  mean frame  " + " ".join(f"{r['mean_frame']:>6.4f}" for r in s["influence_by_lag"][:12])]
     lines.append(format_shortcut(s["shortcut"]))
+    if s.get("speed_assumed"):
+        lines.append("speed: none recorded; the model assumed its training's distance per frame throughout, the "
+                     "replays included")
     if "gate" in s:
         lines.append(f"{s['gate']['kind']}: mean {s['gate']['mean']:.3f} (sd {s['gate']['std']:.3f})")
     lines.append(f"figures in {s.get('out', '')}: {', '.join(s['figures'].values())}")

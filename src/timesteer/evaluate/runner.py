@@ -16,7 +16,7 @@ import numpy as np
 from timesteer.config import Speed, validate
 from timesteer.data import Recording
 from timesteer.data.commands import previous_commands
-from timesteer.data.distance import distances_for
+from timesteer.data.distance import assumes_training_speed, distances_for
 from timesteer.data.drives import check_fit, resolve_drives
 from timesteer.data.splits import Span, segment_spans
 from timesteer.errors import InputError, ModelFailed, TimesteerError
@@ -134,6 +134,8 @@ def evaluate_loaded(run: LoadedRun, rec: Recording, split: str = "val", min_spee
         "to_rad": rec.manifest.steering.to_rad, "frames_dropped_by_speed": int((~keep).sum()),
         **steering_metrics(ev.pred, ev.true, ev.segments, rec.manifest.steering.to_rad),
         "floors": _floors(ev),
+        # A per-distance model on a recording without speed ran at its training's distance per frame.
+        "speed_assumed": assumes_training_speed(run.model, rec),
     }
     return ev
 
@@ -173,7 +175,8 @@ def evaluate_set(run: LoadedRun, recs: list[Recording], split: str = "val", min_
     total = {"split": split, "mode": MODE, "min_speed": min_speed, "unit": first["unit"], "to_rad": first["to_rad"],
              "frames_dropped_by_speed": sum(p.metrics["frames_dropped_by_speed"] for p in parts),
              **steering_metrics(pred, true, segments, first["to_rad"]),
-             "floors": floors(pred, true, previous, has, key, float(run.model.target_mean[0]))}
+             "floors": floors(pred, true, previous, has, key, float(run.model.target_mean[0])),
+             "speed_assumed": any(p.metrics["speed_assumed"] for p in parts)}
     return EvaluationSet(run, parts, total)
 
 
@@ -201,6 +204,8 @@ def format_evaluation(evs: EvaluationSet) -> str:
         f"data       {data}  split {m['split']}, {m['frames']} frames"
         + (f" (dropped {m['frames_dropped_by_speed']} below speed {m['min_speed']})" if m["min_speed"] else ""),
         f"mode       {m['mode']}",
+        *(["speed      none recorded: the model assumed its training's distance per frame (as live without a "
+           "speed), so its motion reads as at the training's speed"] if m.get("speed_assumed") else []),
         f"RMSE       {m['rmse']:.4f} {unit}{rad}",
         f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
         f"smoothness model {figure(m['smoothness_pred'])}  human {figure(m['smoothness_true'])}  "
