@@ -31,12 +31,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from as_read import as_read
+
 # Pushes are the default for the models that use time (AugmentConfig.push_rate_hz); the variants without
 # them say so, so every row means what it meant when it was measured.
 NO_PUSH = '{"push_rate_hz": 0}'
 PER_SECOND = '{"motion_per_second": true}'
 PER_DISTANCE = '{"motion_per_distance": true}'
 PUSH = '{"push_rate_hz": 0.5}'  # the settings every "+push" variant was measured with
+PUSH_WARP = '{"push_rate_hz": 0.5, "time_warp": 1.0}'
 LEAD = ["--label-lead-s", "0.1"]
 
 VARIANTS = {
@@ -55,8 +58,8 @@ VARIANTS = {
     "diffnet+push": ["--model", "diffnet", "--augment", PUSH],
     # and time warp (stretches at 2x and 0.5x, now and then a lost or repeated frame): `hard` also drives
     # faster and loses frames
-    "cnn_gru+push+warp1": ["--model", "cnn_gru", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
-    "diffnet+push+warp1": ["--model", "diffnet", "--augment", '{"push_rate_hz": 0.5, "time_warp": 1.0}'],
+    "cnn_gru+push+warp1": ["--model", "cnn_gru", "--augment", PUSH_WARP],
+    "diffnet+push+warp1": ["--model", "diffnet", "--augment", PUSH_WARP],
     # and labels 100 ms ahead of their pictures: `hard`'s commands act 100 ms after the frame they came from
     "diffnet+push+lead": ["--model", "diffnet", "--augment", PUSH, *LEAD],
     # The motion divided by the distance travelled per frame (issue 29's speed-invariant motion).
@@ -70,6 +73,9 @@ VARIANTS = {
     "diffnet+push+perdist": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH],
     "cnn_gru+push+lead+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH, *LEAD],
     "cnn_gru+push+perdist": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH],
+    # and time warp on top (the defaults plus stretches at 2x and 0.5x): should time warp be a default too?
+    "diffnet+push+perdist+warp1": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH_WARP],
+    "cnn_gru+push+perdist+warp1": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH_WARP],
     # or by the time between frames: for Duckietown's yaw command (a turn rate), which a faster robot needs more
     # of on the same curve; only a lost frame's doubled time is taken out
     "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
@@ -77,20 +83,15 @@ VARIANTS = {
     "cnn_gru+push+persec": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH],
 }
 
-# The motion measured against the distance or the time is the default since 2026-12-06, chosen from what the
-# recording's steering sets (train/motion_default.py): the variants without "+perdist" or "+persec" keep the
-# motion as read, as they were measured.
-MOTION_MODELS = ("diffnet", "cnn_gru", "cnn_lstm", "rnn")
-AS_READ = {"motion_per_distance": False, "motion_per_second": False}
-
-
+# The motion measured against the distance or the time is the default since 2026-12-06: the variants without
+# "+perdist" or "+persec" keep the motion as read, as they were measured (as_read.py).
 def _as_read(args: list[str]) -> list[str]:
-    if args[args.index("--model") + 1] not in MOTION_MODELS:
-        return args
+    model = args[args.index("--model") + 1]
     if "--model-config" not in args:
-        return [*args, "--model-config", json.dumps(AS_READ)]
+        config = as_read(model, {})
+        return [*args, "--model-config", json.dumps(config)] if config else args
     i = args.index("--model-config") + 1
-    return [*args[:i], json.dumps({**AS_READ, **json.loads(args[i])}), *args[i + 1 :]]
+    return [*args[:i], json.dumps(as_read(model, json.loads(args[i]))), *args[i + 1 :]]
 
 
 VARIANTS = {name: _as_read(args) for name, args in VARIANTS.items()}

@@ -29,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from as_read import as_read
 from seeds import cell_text, over_seeds
 
 VARIANTS = {
@@ -50,13 +51,11 @@ VARIANTS = {
     "conv3d_lstm": {"model": "conv3d_lstm"},
     "conv3d_lstm+warp": {"model": "conv3d_lstm", "augment": {"time_warp": 0.5}},
 }
-# The motion measured against the distance travelled is the default since 2026-12-06 where the speed is recorded
-# (train/motion_default.py): the variants without "+perdist" keep the motion as read, as they were measured.
-AS_READ = {"motion_per_distance": False, "motion_per_second": False}
+# The motion measured against the distance travelled is the default since 2026-12-06 where the speed is recorded:
+# the variants without "+perdist" keep the motion as read, as they were measured (as_read.py).
 for _spec in VARIANTS.values():
-    if _spec["model"] in ("cnn_gru", "diffnet", "cnn_lstm", "rnn") and "motion_per_distance" not in _spec.get(
-            "model_config", {}):
-        _spec["model_config"] = {**AS_READ, **_spec.get("model_config", {})}
+    if config := as_read(_spec["model"], _spec.get("model_config", {})):
+        _spec["model_config"] = config
 TESTS = (("stay_center", "val"), ("recover", "all"), ("curves", "all"))
 EPOCHS = 8
 
