@@ -8,10 +8,13 @@ still means what it meant; a variant that turns one on keeps it.
 
 from __future__ import annotations
 
-MOTION_MODELS = ("diffnet", "cnn_gru", "cnn_lstm", "rnn")  # the models the default applies to
+from timesteer.models import model_config
+from timesteer.train.motion_default import sees_motion
+
 AS_READ = {"motion_per_distance": False, "motion_per_second": False}
 
 
-def as_read(model: str, model_config: dict) -> dict:
-    """`model_config` with both options off unless it sets them (only for models that read motion)."""
-    return {**AS_READ, **model_config} if model in MOTION_MODELS else model_config
+def as_read(model: str, config: dict) -> dict:
+    """`config` with both options off unless it sets them, for a model the default applies to (the one rule,
+    `sees_motion`: the models that read motion between frames); other configs unchanged."""
+    return {**AS_READ, **config} if sees_motion(model_config(model, config)) else config
