@@ -49,6 +49,7 @@ from timesteer.train.motion_default import default_motion
 from timesteer.train.predict import predict_spans, span_indexes
 from timesteer.train.run import RUN_FILE, read_run_info
 from timesteer.train.through_time import gradient_norms, recurrence_of
+from timesteer.train.warp_default import with_default_time_warp, with_time_warp_settled
 
 
 @dataclass
@@ -141,11 +142,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                            per_second=probe.distance_per_second)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
     cfg = with_default_pushes(cfg, data)
+    cfg, warp_by_default = with_default_time_warp(cfg, resume)
     d, device = init_distributed(cfg.device)
     if pushes_by_default and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
               "models that use time on recordings that know their camera's view; "
               "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
+    if warp_by_default and d.is_main and cfg.progress and not resume:
+        print(f"{cfg.model}: time warp on {cfg.augment.time_warp:.0%} of each drive (stretches replayed at 2x "
+              f"and 0.5x), the default for {cfg.model}; --augment '{{\"time_warp\": 0}}' turns it off", flush=True)
     if motion is not None and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: {motion.describe()}", flush=True)
     try:
@@ -510,16 +515,18 @@ def check_resume(payload: dict[str, Any], cfg: TrainConfig, data: TrainData, whe
     on data that is not what it started on (a recording imported again with other frames)."""
     given = to_dict(cfg)
     try:  # through the config's own reader, so that a setting added since takes its default on both sides
-        saved = to_dict(from_dict(TrainConfig, {**checkpoint_field(payload, "train_config", dict, where),
-                                                "out": cfg.out}, where="train_config"))
+        saved_cfg = from_dict(TrainConfig, {**checkpoint_field(payload, "train_config", dict, where),
+                                            "out": cfg.out}, where="train_config")
+        saved = to_dict(with_time_warp_settled(saved_cfg))
     except ConfigError as exc:
         raise TimesteerError(f"{where}: its training settings are not this timesteer's ({exc}); it is not this "
                              f"run's checkpoint") from None
     changed = sorted(k for k in set(saved) | set(given) if k not in RESUMABLE_KEYS and saved.get(k) != given.get(k))
     if changed:
         key = changed[0]
+        also = f" (and differs in {', '.join(changed[1:])})" if len(changed) > 1 else ""
         raise TimesteerError(f"{where}: was trained with {key} = {saved.get(key)!r}, but the run says "
-                             f"{given.get(key)!r}; it is not this run's checkpoint (start a new run instead)")
+                             f"{given.get(key)!r}{also}; it is not this run's checkpoint (start a new run instead)")
     saved_recs = checkpoint_field(payload, "data", dict, where).get("recordings", [])
     now_recs = data.describe()["recordings"]
     if len(saved_recs) != len(now_recs):

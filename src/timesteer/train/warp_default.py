@@ -1,0 +1,60 @@
+"""The default share of time warp (`augment.time_warp` None), settled per model when a run starts.
+
+Time warp (data/timewarp.py) replays stretches of each drive at twice or half its speed, so that the
+size of the motion between frames cannot be the answer. Whether it belongs in a model's defaults was
+measured per model (BENCHMARKS.md, "Time warp on top of the defaults"; 3 seeds, CarRacing `hard`, 20
+held-out tracks, on top of the other defaults: pushes and motion per distance):
+
+- `cnn_gru`, trained on clean driving: +12.3 points of autonomy (paired 95% interval +5.0 to +20.4) and
+  +10.0 (+1.6 to +18.6) on two recordings, every seed; on disturbed driving level (+0.5, -2.6 to +3.7).
+  It costs open loop on the recorded speed (Udacity, motion per distance: RMSE 0.0412 -> 0.0566), still
+  below `pilotnet`. The drives users record are clean, so it is `cnn_gru`'s default.
+- `diffnet`: -3.4 (-8.8 to +2.0) from clean driving: not its default.
+- `cnn_lstm`, `rnn`, `conv3d_lstm`: not measured closed loop with the defaults; off until they are.
+- single-frame models: nothing to warp (one frame has no motion).
+
+The number settled is written into the run's config (run.json, the checkpoints), so a run says what it
+trained with and `--resume` goes on with it. A value the user sets, 0 included, is kept; a resumed run
+whose config still says None keeps what its checkpoint trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from timesteer.train.checkpoint import checkpoint_field, load_checkpoint
+from timesteer.train.config import TrainConfig
+
+# The measured defaults, by registered model name; every other model: 0 (off).
+DEFAULT_TIME_WARP = {"cnn_gru": 1.0}
+
+
+def default_time_warp(model: str) -> float:
+    """The share of each drive time warp replays at another speed, by default, for `model`."""
+    return DEFAULT_TIME_WARP.get(model, 0.0)
+
+
+def _from_checkpoint(path: Path) -> float:
+    train_config = checkpoint_field(load_checkpoint(path), "train_config", dict, path)
+    augment = train_config.get("augment") or {}
+    warp = augment.get("time_warp", 0.0) if isinstance(augment, dict) else 0.0
+    return float(warp) if isinstance(warp, int | float) else 0.0
+
+
+def with_time_warp_settled(saved: TrainConfig) -> TrainConfig:
+    """A checkpoint's training config with None read as what it trained with: training always writes the
+    number down, so None means a checkpoint older than the option, which trained without time warp."""
+    if saved.augment.time_warp is not None:
+        return saved
+    return replace(saved, augment=replace(saved.augment, time_warp=0.0))
+
+
+def with_default_time_warp(cfg: TrainConfig, resume: bool = False) -> tuple[TrainConfig, bool]:
+    """`cfg` with `augment.time_warp` made a number, and whether the model's default put it on (for the
+    run's first lines). A resumed run (`resume` and a `last.pt` in `cfg.out`) keeps its checkpoint's."""
+    if cfg.augment.time_warp is not None:
+        return cfg, False
+    last = Path(cfg.out) / "last.pt"
+    warp = _from_checkpoint(last) if resume and last.is_file() else default_time_warp(cfg.model)
+    return replace(cfg, augment=replace(cfg.augment, time_warp=warp)), warp > 0
