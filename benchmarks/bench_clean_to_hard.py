@@ -31,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from as_read import as_read
+from as_read import as_read, without_warp
 
 # Pushes are the default for the models that use time (AugmentConfig.push_rate_hz); the variants without
 # them say so, so every row means what it meant when it was measured.
@@ -76,6 +76,9 @@ VARIANTS = {
     # and time warp on top (the defaults plus stretches at 2x and 0.5x): should time warp be a default too?
     "diffnet+push+perdist+warp1": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH_WARP],
     "cnn_gru+push+perdist+warp1": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH_WARP],
+    # the lecture's LSTM with the same defaults, with and without time warp: does `cnn_gru`'s default carry over?
+    "cnn_lstm+push+perdist": ["--model", "cnn_lstm", "--model-config", PER_DISTANCE, "--augment", PUSH],
+    "cnn_lstm+push+perdist+warp1": ["--model", "cnn_lstm", "--model-config", PER_DISTANCE, "--augment", PUSH_WARP],
     # or by the time between frames: for Duckietown's yaw command (a turn rate), which a faster robot needs more
     # of on the same curve; only a lost frame's doubled time is taken out
     "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
@@ -85,13 +88,19 @@ VARIANTS = {
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
 # "+perdist" or "+persec" keep the motion as read, as they were measured (as_read.py).
-def _as_read(args: list[str]) -> list[str]:
+# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without.
+def _with(args: list[str], flag: str, settle) -> list[str]:
+    """`args` with the JSON after `flag` passed through `settle(model, dict)` (added when it says more)."""
     model = args[args.index("--model") + 1]
-    if "--model-config" not in args:
-        config = as_read(model, {})
-        return [*args, "--model-config", json.dumps(config)] if config else args
-    i = args.index("--model-config") + 1
-    return [*args[:i], json.dumps(as_read(model, json.loads(args[i]))), *args[i + 1 :]]
+    if flag not in args:
+        config = settle(model, {})
+        return [*args, flag, json.dumps(config)] if config else args
+    i = args.index(flag) + 1
+    return [*args[:i], json.dumps(settle(model, json.loads(args[i]))), *args[i + 1 :]]
+
+
+def _as_read(args: list[str]) -> list[str]:
+    return _with(_with(args, "--model-config", as_read), "--augment", without_warp)
 
 
 VARIANTS = {name: _as_read(args) for name, args in VARIANTS.items()}
