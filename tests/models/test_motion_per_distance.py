@@ -197,6 +197,17 @@ def test_evaluation_without_a_speed_assumes_the_trainings_distance_and_says_so(d
                            "--video-seconds", "1", "--quiet", capsys=capsys)
     assert code == 0 and "assumed its training's distance per frame throughout" in out
     assert json.loads((tmp_path / "ex" / "explain.json").read_text())["speed_assumed"] is True
+    # compare marks the run and says why under the table; the report's page has a line for it.
+    code, out, _ = run_cli("compare", str(run), "--data", str(bare), "--split", "all", capsys=capsys)
+    assert code == 0 and " * |" in out and "* speed: none recorded" in out
+    code, out, _ = run_cli("compare", str(run), "--data", str(rec), "--split", "all", capsys=capsys)
+    assert code == 0 and "* speed" not in out and " * |" not in out
+    for data, said in ((bare, True), (rec, False)):
+        page = tmp_path / f"report-{data.name}"
+        code, _, err = run_cli("report", str(run), "--data", str(data), "--split", "all", "--out", str(page),
+                               "--no-video", "--no-explain", "--quiet", capsys=capsys)
+        assert code == 0, err
+        assert ("assumed its training&#x27;s distance per frame" in (page / "index.html").read_text()) is said
 
 
 def test_the_simulator_tells_the_driver_the_speed_of_every_frame_it_sees():

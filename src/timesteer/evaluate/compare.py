@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from timesteer.config import Speed, validate
 from timesteer.errors import ModelFailed, TimesteerError
 from timesteer.evaluate.metrics import figure
-from timesteer.evaluate.runner import choose_spans, evaluate_set, open_recordings
+from timesteer.evaluate.runner import SPEED_ASSUMED, choose_spans, evaluate_set, open_recordings
 from timesteer.train.run import LoadedRun, Which, load_run, read_run_info
 
 COLUMNS = ("run", "model", "rmse", "mae", "p95_abs_error", "smoothness_pred", "frames")
@@ -62,6 +62,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                      "p95_abs_error": m["p95_abs_error"], "smoothness_pred": m["smoothness_pred"],
                      "smoothness_true": m["smoothness_true"], "frames": m["frames"], "rmse_rad": m.get("rmse_rad"),
                      "keyframes_rmse": m["floors"]["keyframes"]["rmse"], "floors": m["floors"],
+                     "speed_assumed": bool(m.get("speed_assumed")),
                      "per_recording": [{"data": str(p.rec.path), "frames": p.metrics["frames"],
                                         "rmse": p.metrics["rmse"]} for p in evs.parts]})
     rows.sort(key=lambda r: (r["rmse"] is None, r["rmse"] or 0.0))
@@ -90,7 +91,8 @@ def markdown_table(table: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
             continue
         per = [f"{p['rmse']:.4f}" for p in r["per_recording"]] if several else []
-        lines.append("| " + " | ".join([str(i), r["run"], r["model"], f"{r['rmse']:.4f}", *per,
+        model = r["model"] + (" *" if r.get("speed_assumed") else "")
+        lines.append("| " + " | ".join([str(i), r["run"], model, f"{r['rmse']:.4f}", *per,
                                         figure(r["keyframes_rmse"]), f"{r['mae']:.4f}",
                                         f"{r['p95_abs_error']:.4f}",
                                         f"{figure(r['smoothness_pred'])} / {figure(r['smoothness_true'])}",
@@ -101,6 +103,8 @@ def markdown_table(table: dict[str, Any]) -> str:
                      f"copycat (previous label) {figure(f['copycat_rmse'])}; on the keyframes zero "
                      f"{figure(f['keyframes']['zero_rmse'])}, copycat {figure(f['keyframes']['copycat_rmse'])} "
                      f"({f['keyframes']['how']})")
+    if any(r.get("speed_assumed") for r in working):
+        lines.append(f"* speed: {SPEED_ASSUMED}")
     lines += [f"failed: {r['failed']}" for r in table["rows"] if "failed" in r]
     return "\n".join(lines)
 

@@ -16,7 +16,14 @@ from typing import Annotated, Any
 from timesteer.config import Seconds
 from timesteer.evaluate.metrics import figure
 from timesteer.evaluate.plots import plot_error_histogram, plot_scatter, plot_timeline
-from timesteer.evaluate.runner import EvalConfig, Evaluation, EvaluationSet, evaluate_set, open_recordings
+from timesteer.evaluate.runner import (
+    SPEED_ASSUMED,
+    EvalConfig,
+    Evaluation,
+    EvaluationSet,
+    evaluate_set,
+    open_recordings,
+)
 from timesteer.evaluate.video import write_two_wheel_video
 from timesteer.files import fresh_directory, write_json, write_text
 from timesteer.train.run import load_run
@@ -149,6 +156,7 @@ def metrics_rows(run_name: str, m: dict[str, Any], data: str, epoch: str) -> lis
         ("Model", f"{run_name} ({epoch})"),
         ("Recording", f"{data} — {m['split']} split, {m['frames']} frames"),
         ("How the model ran", m["mode"]),
+        *([("Speed", SPEED_ASSUMED)] if m.get("speed_assumed") else []),
         ("RMSE", f"{m['rmse']:.4f} {unit}" + (f" ({m['rmse_rad']:.4f} rad)" if m.get("rmse_rad") is not None else "")),
         ("MAE", f"{m['mae']:.4f} {unit}"),
         ("95th percentile |error|", f"{m['p95_abs_error']:.4f} {unit}"),

@@ -193,6 +193,11 @@ def evaluate(cfg: EvalConfig) -> EvaluationSet:
     return evaluate_set(run, recs, cfg.split, cfg.min_speed, str(run.model.target_mean.device))
 
 
+# What `eval`, `report` and `compare` say of a per-distance model run on a recording without a speed.
+SPEED_ASSUMED = ("none recorded: the model assumed its training's distance per frame (as live without a speed), "
+                 "so its motion reads as at the training's speed")
+
+
 def format_evaluation(evs: EvaluationSet) -> str:
     m = evs.metrics
     unit = m["unit"]
@@ -204,8 +209,7 @@ def format_evaluation(evs: EvaluationSet) -> str:
         f"data       {data}  split {m['split']}, {m['frames']} frames"
         + (f" (dropped {m['frames_dropped_by_speed']} below speed {m['min_speed']})" if m["min_speed"] else ""),
         f"mode       {m['mode']}",
-        *(["speed      none recorded: the model assumed its training's distance per frame (as live without a "
-           "speed), so its motion reads as at the training's speed"] if m.get("speed_assumed") else []),
+        *([f"speed      {SPEED_ASSUMED}"] if m.get("speed_assumed") else []),
         f"RMSE       {m['rmse']:.4f} {unit}{rad}",
         f"MAE        {m['mae']:.4f} {unit}    95th pct |error| {m['p95_abs_error']:.4f}",
         f"smoothness model {figure(m['smoothness_pred'])}  human {figure(m['smoothness_true'])}  "
