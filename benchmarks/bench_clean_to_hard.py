@@ -169,7 +169,9 @@ def main() -> None:
                        if re.fullmatch(rf"{re.escape(v)}-s\d+{tail}\.json", f.name))  # not cnn_gru-slide for cnn_gru
         if files:
             drivers.append(f"{v}={','.join(files)}")
-    proc = subprocess.run([*TIMESTEER, "compare-drives", *drivers, "--baseline", "pilotnet"]
+    # Paired against pilotnet where it was driven, else against the first variant driven (VARIANTS' order).
+    baseline = ["--baseline", "pilotnet"] if any(d.startswith("pilotnet=") for d in drivers) else []
+    proc = subprocess.run([*TIMESTEER, "compare-drives", *drivers, *baseline]
                           + ([] if args.report else ["--json"]), capture_output=True, text=True, check=False)
     print(proc.stdout or proc.stderr)
 
