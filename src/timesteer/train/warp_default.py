@@ -9,8 +9,9 @@ held-out tracks, on top of the other defaults: pushes and motion per distance):
   +10.0 (+1.6 to +18.6) on two recordings, every seed; on disturbed driving level (+0.5, -2.6 to +3.7).
   It costs open loop on the recorded speed (Udacity, motion per distance: RMSE 0.0412 -> 0.0566), still
   below `pilotnet`. The drives users record are clean, so it is `cnn_gru`'s default.
-- `diffnet`: -3.4 (-8.8 to +2.0) from clean driving: not its default.
-- `cnn_lstm`, `rnn`, `conv3d_lstm`: not measured closed loop with the defaults; off until they are.
+- `diffnet`: -3.4 (-8.8 to +2.0) from clean driving, and `cnn_lstm` -2.7 (-10.4 to +3.8) ("Time warp,
+  `cnn_gru`'s default"): not their default.
+- `rnn`, `conv3d_lstm`: not measured closed loop with the defaults; off until they are.
 - single-frame models: nothing to warp (one frame has no motion).
 
 The number settled is written into the run's config (run.json, the checkpoints), so a run says what it
