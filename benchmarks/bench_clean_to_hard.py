@@ -84,6 +84,8 @@ VARIANTS = {
     "diffnet+push+lead+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH, *LEAD],
     "diffnet+push+persec": ["--model", "diffnet", "--model-config", PER_SECOND, "--augment", PUSH],
     "cnn_gru+push+persec": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH],
+    # and time warp, as `cnn_gru`'s defaults have it since: for Duckietown's dashcam
+    "cnn_gru+push+persec+warp1": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
