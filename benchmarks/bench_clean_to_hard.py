@@ -101,11 +101,11 @@ def _with(args: list[str], flag: str, settle) -> list[str]:
     return [*args[:i], json.dumps(settle(model, json.loads(args[i]))), *args[i + 1 :]]
 
 
-def _as_read(args: list[str]) -> list[str]:
+def _as_measured(args: list[str]) -> list[str]:
     return _with(_with(args, "--model-config", as_read), "--augment", without_warp)
 
 
-VARIANTS = {name: _as_read(args) for name, args in VARIANTS.items()}
+VARIANTS = {name: _as_measured(args) for name, args in VARIANTS.items()}
 
 TIMESTEER = [sys.executable, "-m", "timesteer"]  # the interpreter this script runs with, venv or not
 
