@@ -142,15 +142,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                            per_second=probe.distance_per_second)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
     cfg = with_default_pushes(cfg, data)
-    cfg, warp_by_default = with_default_time_warp(cfg, resume)
+    cfg, warp_said = with_default_time_warp(cfg, resume, [d.rec for d in data.drives])
     d, device = init_distributed(cfg.device)
     if pushes_by_default and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
               "models that use time on recordings that know their camera's view; "
               "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
-    if warp_by_default and d.is_main and cfg.progress and not resume:
-        print(f"{cfg.model}: time warp on {cfg.augment.time_warp:.0%} of each drive (stretches replayed at 2x "
-              f"and 0.5x), the default for {cfg.model}; --augment '{{\"time_warp\": 0}}' turns it off", flush=True)
+    if warp_said is not None and d.is_main and cfg.progress and not resume:
+        print(f"{cfg.model}: {warp_said}", flush=True)
     if motion is not None and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: {motion.describe()}", flush=True)
     try:
