@@ -1,24 +1,27 @@
-"""Time warp is `cnn_gru`'s default and no other model's: settled when a run starts, written into the run,
-trained with exactly as if asked for, kept by `--resume`, and never over what the user set."""
+"""Time warp is `cnn_gru`'s default and no other model's, off where every recording was driven under
+disturbances: settled when a run starts, written into the run, trained with exactly as if asked for, kept
+by `--resume`, and never over what the user set."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
 from tests.helpers import make_recording
 from timesteer.data.augment import AugmentConfig
+from timesteer.data.recording import Recording
 from timesteer.errors import TimesteerError
 from timesteer.train import TrainConfig, train
 from timesteer.train.checkpoint import load_checkpoint, save_checkpoint
-from timesteer.train.warp_default import DEFAULT_TIME_WARP, default_time_warp
+from timesteer.train.warp_default import DEFAULT_TIME_WARP, default_time_warp, driven_disturbed
 
 
 def _cfg(rec, out, model="cnn_gru", augment=None, **kw):
     kw = {"epochs": 1, "progress": False, **kw}
-    return TrainConfig(data=str(rec), out=str(out), model=model, threads=1, max_steps_per_epoch=2, batch_frames=32,
+    return TrainConfig(data=rec if isinstance(rec, list) else str(rec), out=str(out), model=model, threads=1, max_steps_per_epoch=2, batch_frames=32,
                        tensorboard=False, augment=augment or AugmentConfig(), **kw)
 
 
@@ -104,3 +107,40 @@ def test_a_checkpoint_older_than_the_option_resumes_without_time_warp(rec, tmp_p
     again = train(_cfg(rec, run, epochs=2), resume=True)
     assert again.history[-1]["epoch"] == 2
     assert _warp_of(run) == 0.0
+
+
+def _driven_under(rec, dest, noise):
+    """A copy of `rec` whose manifest says it was driven with steering disturbances of `noise` (what
+    record-sim writes for its conditions)."""
+    shutil.copytree(rec, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["source"]["details"]["conditions"] = {"noise": noise, "latency_ms": 100.0}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def test_off_where_every_recording_was_driven_under_disturbances(rec, tmp_path, capsys):
+    noisy = _driven_under(rec, tmp_path / "noisy", 0.6)
+    noisy2 = _driven_under(rec, tmp_path / "noisy2", 0.3)
+    calm = _driven_under(rec, tmp_path / "calm", 0.0)  # latency only: no pushes recorded
+    assert driven_disturbed(Recording.open(noisy)) and not driven_disturbed(Recording.open(calm))
+    assert not driven_disturbed(Recording.open(rec)), "an import that does not say counts as clean"
+    capsys.readouterr()
+    train(_cfg(noisy, tmp_path / "n", progress=True))
+    train(_cfg([str(noisy), str(noisy2)], tmp_path / "nn"))
+    assert _warp_of(tmp_path / "n") == 0.0
+    assert _warp_of(tmp_path / "nn") == 0.0
+    out = capsys.readouterr().out
+    assert "no time warp, since every recording was driven under steering disturbances" in out
+    assert "--augment '{\"time_warp\": 1}' turns it on" in out
+    # Clean, latency-only, and a mix of clean and disturbed keep the default; the user's number wins.
+    train(_cfg(calm, tmp_path / "c"))
+    train(_cfg([str(noisy), str(rec)], tmp_path / "mix"))
+    train(_cfg(noisy, tmp_path / "asked", augment=AugmentConfig(time_warp=1.0)))
+    assert _warp_of(tmp_path / "c") == 1.0
+    assert _warp_of(tmp_path / "mix") == 1.0
+    assert _warp_of(tmp_path / "asked") == 1.0
+    # A resumed run keeps what it trained with, even on other recordings' say-so.
+    train(_cfg(rec, tmp_path / "r"))
+    again = train(_cfg(rec, tmp_path / "r", epochs=2), resume=True)
+    assert again.history[-1]["epoch"] == 2 and _warp_of(tmp_path / "r") == 1.0
