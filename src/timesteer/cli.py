@@ -177,7 +177,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-lead-s", type=float, help="learn to steer for this many seconds ahead (the car's "
                    "latency): each frame's label is the one recorded that long after it (0: its own)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'; '
-                   "by default models that use time get pushes where the recording allows, and cnn_gru time warp "
+                   "by default models that use time get pushes where the recording allows, and cnn_gru time warp on "
+                   "clean driving "
                    '(\'{"push_rate_hz": 0, "time_warp": 0}\' turns both off)')
     p.add_argument("--camera", help="primary camera (default: the recording's first)")
     p.add_argument("--side-offset", type=float,

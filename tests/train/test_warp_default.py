@@ -21,7 +21,8 @@ from timesteer.train.warp_default import DEFAULT_TIME_WARP, default_time_warp, d
 
 def _cfg(rec, out, model="cnn_gru", augment=None, **kw):
     kw = {"epochs": 1, "progress": False, **kw}
-    return TrainConfig(data=rec if isinstance(rec, list) else str(rec), out=str(out), model=model, threads=1, max_steps_per_epoch=2, batch_frames=32,
+    data = rec if isinstance(rec, list) else str(rec)
+    return TrainConfig(data=data, out=str(out), model=model, threads=1, max_steps_per_epoch=2, batch_frames=32,
                        tensorboard=False, augment=augment or AugmentConfig(), **kw)
 
 

@@ -45,7 +45,8 @@ class AugmentConfig:
     side_camera: Annotated[float, Fraction] = 0.5  # probability of using a side camera when the recording has them
     # Share of each drive replayed at 2x or 0.5x its speed (data/timewarp.py), for models that use time:
     # the size of the motion between frames must not be the answer. None: the model's default, 1 for
-    # `cnn_gru` and off for the others (train/warp_default.py, as measured) - train() writes down which.
+    # `cnn_gru` on clean driving and off for the others and where every recording was driven under
+    # disturbances (train/warp_default.py, as measured) - train() writes down which.
     time_warp: Annotated[float | None, Fraction] = None
     # Pushes made in the picture (data/push.py): how often one starts per second (0: off; None: the
     # default, DEFAULT_PUSH_RATE_HZ for models that use time on recordings that know their camera's view

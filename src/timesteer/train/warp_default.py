@@ -9,8 +9,8 @@ held-out tracks, on top of the other defaults: pushes and motion per distance):
   +10.0 (+1.6 to +18.6) on two recordings, every seed. On driving recorded under disturbances it costs
   (-2.0 a seed over six; -4.5, -8.0 to -1.2, on three of them), and open loop at the recorded speed
   (Udacity, motion per distance: RMSE 0.0412 -> 0.0566, still below `pilotnet`). The drives users record
-  are clean, so it is `cnn_gru`'s default, the same trade as the motion default's. Through Duckietown's
-  dashcam, from clean driving: +11.2 (+4.7 to +18.2), from behind `pilotnet` (-11.8) to level (-0.7).
+  are clean, so it is `cnn_gru`'s default there (and off on disturbed recordings, below). Through
+  Duckietown's dashcam, from clean driving: +11.2 (+4.7 to +18.2), from behind `pilotnet` (-11.8) to level.
 - `diffnet`: -3.4 (-8.8 to +2.0) from clean driving, and `cnn_lstm` -2.7 (-10.4 to +3.8) ("Time warp,
   `cnn_gru`'s default"): not their default.
 - `rnn`, `conv3d_lstm`: not measured closed loop with the defaults; off until they are.
@@ -20,8 +20,8 @@ Where every training recording says it was driven under steering disturbances (a
 made with `--conditions noisy` or `hard`, and DAgger's drives, whose manifests hold the conditions), the
 default is off for every model: there time warp costs `cnn_gru` -3.7 points after DAgger (-6.3 to
 -1.2, every seed worse; "Time warp in DAgger") and -2.0 a seed in behaviour cloning. A recording that
-does not say (every real-car import) counts as clean, and so does a mix of clean and disturbed
-recordings (not measured: the clean part is what the default serves).
+does not say (every real-car import) counts as clean, and a mix of clean and disturbed recordings keeps
+the default (not measured: the clean part is what the default serves).
 
 The number settled is written into the run's config (run.json, the checkpoints), so a run says what it
 trained with and `--resume` goes on with it. A value the user sets, 0 included, is kept; a resumed run
