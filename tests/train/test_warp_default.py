@@ -131,6 +131,9 @@ def test_off_where_every_recording_was_driven_under_disturbances(rec, tmp_path, 
     train(_cfg([str(noisy), str(noisy2)], tmp_path / "nn"))
     assert _warp_of(tmp_path / "n") == 0.0
     assert _warp_of(tmp_path / "nn") == 0.0
+    # What it validates on does not count: only the recordings it trains on.
+    train(_cfg(noisy, tmp_path / "v", val=str(rec)))
+    assert _warp_of(tmp_path / "v") == 0.0
     out = capsys.readouterr().out
     assert "no time warp, since every recording was driven under steering disturbances" in out
     assert "--augment '{\"time_warp\": 1}' turns it on" in out

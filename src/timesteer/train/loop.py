@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                            per_second=probe.distance_per_second)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
     cfg = with_default_pushes(cfg, data)
-    cfg, warp_said = with_default_time_warp(cfg, resume, [d.rec for d in data.drives])
+    cfg, warp_said = with_default_time_warp(cfg, resume, [d.rec for d in data.drives if d.train_spans])
     d, device = init_distributed(cfg.device)
     if pushes_by_default and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
