@@ -19,7 +19,8 @@ held-out tracks, on top of the other defaults: pushes and motion per distance):
 Where every training recording says it was driven under steering disturbances (a simulator recording
 made with `--conditions noisy` or `hard`, and DAgger's drives, whose manifests hold the conditions), the
 default is off for every model: there time warp costs `cnn_gru` -3.7 points after DAgger (-6.3 to
--1.2, every seed worse; "Time warp in DAgger") and -2.0 a seed in behaviour cloning. A recording that
+-1.2, every seed worse; "Time warp in DAgger") and in behaviour cloning -2.0 a seed on one recording
+and -13.5 (-18.0 to -9.0, every seed) on a second. A recording that
 does not say (every real-car import) counts as clean, and a mix of clean and disturbed recordings keeps
 the default (not measured: the clean part is what the default serves).
 
