@@ -144,7 +144,7 @@ def test_off_where_every_recording_was_driven_under_disturbances(rec, tmp_path, 
     assert _warp_of(tmp_path / "c") == 1.0
     assert _warp_of(tmp_path / "mix") == 1.0
     assert _warp_of(tmp_path / "asked") == 1.0
-    # A resumed run keeps what it trained with, even on other recordings' say-so.
+    # A resumed run keeps what its checkpoint trained with (the rule is not asked again).
     train(_cfg(rec, tmp_path / "r"))
     again = train(_cfg(rec, tmp_path / "r", epochs=2), resume=True)
     assert again.history[-1]["epoch"] == 2 and _warp_of(tmp_path / "r") == 1.0

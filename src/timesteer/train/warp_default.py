@@ -20,9 +20,10 @@ Where every training recording says it was driven under steering disturbances (a
 made with `--conditions noisy` or `hard`, and DAgger's drives, whose manifests hold the conditions), the
 default is off for every model: there time warp costs `cnn_gru` -3.7 points after DAgger (-6.3 to
 -1.2, every seed worse; "Time warp in DAgger") and in behaviour cloning -2.0 a seed on one recording
-and -13.5 (-18.0 to -9.0, every seed) on a second. A recording that
-does not say (every real-car import) counts as clean, and a mix of clean and disturbed recordings keeps
-the default (not measured: the clean part is what the default serves).
+and -13.5 (-18.0 to -9.0, every seed) on a second. A recording that does not say (every real-car
+import) counts as clean, and a mix of clean and disturbed recordings keeps the default (not measured:
+the clean part is what the default serves). Only the recordings a run trains on count, not one it only
+validates on.
 
 The number settled is written into the run's config (run.json, the checkpoints), so a run says what it
 trained with and `--resume` goes on with it. A value the user sets, 0 included, is kept; a resumed run
