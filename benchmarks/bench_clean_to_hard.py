@@ -41,6 +41,7 @@ PER_DISTANCE = '{"motion_per_distance": true}'
 PUSH = '{"push_rate_hz": 0.5}'  # the settings every "+push" variant was measured with
 PUSH_WARP = '{"push_rate_hz": 0.5, "time_warp": 1.0}'
 LEAD = ["--label-lead-s", "0.1"]
+HEADS = ["--lead-heads-s", "0.05,0.1,0.15,0.2"]
 
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
@@ -86,11 +87,18 @@ VARIANTS = {
     "cnn_gru+push+persec": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH],
     # and time warp, as `cnn_gru`'s defaults have it since: for Duckietown's dashcam
     "cnn_gru+push+persec+warp1": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP],
+    # Lead heads (train/lead_heads.py): one output per lead, the drive steering with the one for its latency
+    # (`hard`: 100 ms). With pushes and motion per distance (and time warp for `cnn_gru`): the defaults since
+    # 2026-12-07 on clean driving.
+    "diffnet+push+perdist+heads": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *HEADS],
+    "cnn_gru+push+perdist+warp1+heads": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment",
+                                         PUSH_WARP, *HEADS],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
 # "+perdist" or "+persec" keep the motion as read, as they were measured (as_read.py).
-# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without.
+# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without,
+# and lead heads (since 2026-12-07): the variants that do not ask for them have none.
 def _with(args: list[str], flag: str, settle) -> list[str]:
     """`args` with the JSON after `flag` passed through `settle(model, dict)` (added when it says more)."""
     model = args[args.index("--model") + 1]
@@ -102,7 +110,9 @@ def _with(args: list[str], flag: str, settle) -> list[str]:
 
 
 def _as_measured(args: list[str]) -> list[str]:
-    return _with(_with(args, "--model-config", as_read), "--augment", without_warp)
+    # Lead heads, the default of the models that use time since 2026-12-07: none unless a variant asks.
+    heads = [] if "--lead-heads-s" in args else ["--lead-heads-s", ""]
+    return [*_with(_with(args, "--model-config", as_read), "--augment", without_warp), *heads]
 
 
 VARIANTS = {name: _as_measured(args) for name, args in VARIANTS.items()}

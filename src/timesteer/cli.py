@@ -176,6 +176,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    "loss: 1 + this x (change / its mean) (0: all alike)")
     p.add_argument("--label-lead-s", type=float, help="learn to steer for this many seconds ahead (the car's "
                    "latency): each frame's label is the one recorded that long after it (0: its own)")
+    p.add_argument("--lead-heads-s", type=_seconds_list, metavar="S,S,...",
+                   help="also learn the steering for cars whose commands act this long after the picture, one "
+                        "output each; `drive` steers with the one nearest its --latency-ms (default: 0.05,0.1,0.15,"
+                        "0.2 for models that use time, none for single-frame ones; '' for none)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'; '
                    "by default models that use time get pushes where the recording allows, and cnn_gru time warp on "
                    "clean driving "
@@ -195,6 +199,14 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-through-time", action="store_true", default=None,
                    help="measure how the gradient reaches back through the recurrence (a few batches an epoch)")
 
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """'0.05,0.1' -> (0.05, 0.1); '' -> ()."""
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas, e.g. 0.05,0.1; got {text!r}") from None
 
 
 @command("train", "train a steering model (also under torchrun for many processes)", _train_args)

@@ -111,7 +111,8 @@ def steering_correction(params: LaneParams, cfg: AugmentConfig, side_offset: flo
 
 def apply(frames: Tensor, steering: Tensor, params: LaneParams, cfg: AugmentConfig,
           side_offset: float = 0.0) -> tuple[Tensor, Tensor]:
-    """Augment (B, T, C, H, W) frames in [0, 255] and (B, T) steering in place-safe fashion."""
+    """Augment (B, T, C, H, W) frames in [0, 255] and (B, T) steering (or (B, T, S): several steering
+    columns, each moved alike) in place-safe fashion."""
     import torch  # here, so that reading an AugmentConfig (the command line's help) does not load PyTorch
 
     b, t, c, h, w = frames.shape
@@ -132,10 +133,11 @@ def apply(frames: Tensor, steering: Tensor, params: LaneParams, cfg: AugmentConf
     mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
     offset = (torch.as_tensor(params.brightness, device=dev, dtype=x.dtype).view(b, 1, 1, 1, 1) - gain) * mean
     x = (x * gain + offset).clamp(0, 255)  # contrast about the lane mean, then brightness
+    lane = (b, *([1] * (steering.dim() - 1)))  # one value per lane, over time (and columns)
     steer = steering + torch.as_tensor(steering_correction(params, cfg, side_offset), device=dev,
-                                       dtype=steering.dtype).view(b, 1)
+                                       dtype=steering.dtype).view(lane)
     flip = torch.as_tensor(params.flip, device=dev)
     if params.flip.any():
         x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(-1), x)
-        steer = torch.where(flip.view(b, 1), -steer, steer)
+        steer = torch.where(flip.view(lane), -steer, steer)
     return x, steer

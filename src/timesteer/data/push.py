@@ -222,6 +222,7 @@ class PushSource:
     frame_period_s: float
     to_rad: float
     lead_frames: int = 0  # labels are this many frames ahead of their pictures (TrainConfig.label_lead_s)
+    head_lead_frames: tuple[int, ...] = ()  # the lead heads' labels' (train/lead_heads.py), columns 1, 2, ...
 
     def tracks(self, lanes: int, cfg: AugmentConfig) -> PushTracks:
         v = self.view

@@ -78,7 +78,10 @@ class SteeringModel(nn.Module):
         self.name = name
         self.config = dict(config)
         self.in_shape = tuple(int(v) for v in in_shape)  # (C, H, W)
-        self.outputs = tuple(outputs)  # "steering" first, then auxiliary targets such as "speed"
+        self.outputs = tuple(outputs)  # "steering" first, its lead heads, then auxiliary targets such as "speed"
+        # The output that steers (`forward`): the plain steering, or a lead head chosen for the car's latency
+        # (train/lead_heads.py; LoadedRun.steer_for_latency). A plain int, so a traced or exported step bakes it in.
+        self.steer_column = 0
         self.encoder = encoder
         self.head = head
         channels = self.in_shape[0]
@@ -182,10 +185,12 @@ class SteeringModel(nn.Module):
             for t in range(features.shape[1]):
                 step_kw = {k: v[:, t : t + 1] for k, v in kw.items()}
                 step, inner = self.head(features[:, t : t + 1], inner, self._command_inputs(last), **step_kw)
-                last = (step[:, :, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1)
+                k = self.steer_column  # what the car was given
+                last = (step[:, :, k] * self.target_std[k] + self.target_mean[k]).detach()  # (B, 1)
                 outs.append(step)
             out = torch.cat(outs, dim=1)
-        issued = (out[:, -1:, 0] * self.target_std[0] + self.target_mean[0]).detach()  # (B, 1) recording units
+        k = self.steer_column
+        issued = (out[:, -1:, k] * self.target_std[k] + self.target_mean[k]).detach()  # (B, 1) recording units
         return out, (*inner, *distance_state, issued)
 
     def head_inputs(self, features: Tensor, state: State, distances: Tensor | None = None) -> tuple[State, dict]:
@@ -241,11 +246,11 @@ class SteeringModel(nn.Module):
 
     def forward(self, frames: Tensor, state: State | None = None, *, standardized: bool = False,
                 commands: Tensor | None = None, distances: Tensor | None = None) -> tuple[Tensor, State]:
-        """(B, T) steering and the new state; with `standardized`, all outputs (B, T, K) in the head's
-        standard units (what training's loss compares, and what DDP's hooks need to see). `commands` and
-        `distances` (B, T): see the module docstring (models built with `own_command` and
-        `motion_per_distance` only; others ignore them)."""
+        """(B, T) steering (the `steer_column` output) and the new state; with `standardized`, all outputs
+        (B, T, K) in the head's standard units (what training's loss compares, and what DDP's hooks need to
+        see). `commands` and `distances` (B, T): see the module docstring (models built with `own_command`
+        and `motion_per_distance` only; others ignore them)."""
         if standardized:
             return self.forward_standardized(frames, state, commands, distances)
         out, state = self.forward_all(frames, state, commands, distances)
-        return out[..., 0], state  # (B, T)
+        return out[..., self.steer_column], state  # (B, T)

@@ -66,7 +66,8 @@ def training_tracks(info: RunInfo) -> tuple[list[str] | None, int | None]:
 def _drive_one(track: Track, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
     policy = on_reset = on_command = on_speed = None
     if cfg.run != EXPERT:
-        policy, on_reset, on_command, on_speed = model_policy(cfg.run, cfg.checkpoint, cfg.device, cfg.backend)
+        policy, on_reset, on_command, on_speed = model_policy(cfg.run, cfg.checkpoint, cfg.device, cfg.backend,
+                                                                   cfg.conditions.latency_ms)
     keep = cfg.video_dir is not None
     ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
                                                conditions=cfg.conditions, keep_frames=keep), policy, on_reset,

@@ -46,11 +46,13 @@ class ModelDriver(NamedTuple):
 
 
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
-                 backend: str = "torch") -> ModelDriver:
-    """(policy, reset, issued) for a trained run."""
+                 backend: str = "torch", latency_ms: float = 0.0) -> ModelDriver:
+    """(policy, reset, issued) for a trained run, on a car whose commands act `latency_ms` after the frame
+    (the driving conditions'): a model with lead heads steers with the one for it (train/lead_heads.py)."""
     from timesteer.stream.steerer import Steerer
 
-    steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1)  # type: ignore[arg-type]
+    steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1,  # type: ignore[arg-type]
+                               latency_s=latency_ms / 1000.0)
     steerer.gap_reset_s = None  # the simulator's clock has no pauses; interventions reset explicitly
     steerer.slow_warned = True  # lost frames are a driving condition here, not a slow camera to warn about
 

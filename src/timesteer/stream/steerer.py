@@ -80,10 +80,13 @@ class Steerer:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
-                 backend: Backend = "torch", threads: int = 0) -> Steerer:
+                 backend: Backend = "torch", threads: int = 0, latency_s: float = 0.0) -> Steerer:
         """A trained run, stepped by PyTorch or (exported in memory) by ONNX Runtime; `onnx-int8` quantises
-        the exported step's convolutions, calibrated on the run's own recording."""
+        the exported step's convolutions, calibrated on the run's own recording. `latency_s`: how long after
+        its picture a command acts on this car; a model with lead heads steers with the nearest
+        (train/lead_heads.py), others as they are."""
         run = load_run(run_dir, checkpoint, device)
+        run.steer_for_latency(latency_s)
         fps = run.data.fps
         gap = max(0.5, 5.0 / fps) if fps > 0 else None  # the import's default segment-gap rule
         runner: SteeringModel | Step = run.model

@@ -44,8 +44,10 @@ class BatchStream:
                  aug: AugmentConfig | None, side_offset: float = 0.0, lanes: slice | None = None,
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
                  warp: np.ndarray | None = None, weights: np.ndarray | None = None,
-                 pushes: PushSource | None = None, distances: np.ndarray | None = None) -> None:
+                 pushes: PushSource | None = None, distances: np.ndarray | None = None,
+                 steer_columns: int = 1) -> None:
         self.cameras = cameras
+        self.steer_columns = steer_columns  # targets' first columns that are steering (the lead heads')
         # The distance travelled up to each frame index, so that the distance between any two frames shown
         # one after the other (a time warp skips or repeats frames) is a difference.
         self.travelled = np.cumsum(distances, dtype=np.float64) if distances is not None else None
@@ -99,8 +101,9 @@ class BatchStream:
         if self.push_tracks is not None:
             x, y = self._push(step, idx, x, y)
         if self.aug is not None:
-            x, steer = augment.apply(x, y[..., 0], params, self.aug, self.side_offset)
-            y = torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
+            s = self.steer_columns
+            x, steer = augment.apply(x, y[..., :s], params, self.aug, self.side_offset)  # every steering column
+            y = torch.cat([steer, y[..., s:]], dim=-1)
             if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
                 c = torch.where(torch.as_tensor(params.flip, device=c.device).view(-1, 1), -c, c)
         return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w, m)
@@ -126,11 +129,14 @@ class BatchStream:
         moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
         m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
         x = pushes.view.move(x, m[..., 0], m[..., 1])
-        ahead = slots[:, plan.warmup :] + pushes.lead_frames  # a label leading its picture: the correction then
-        correction = np.stack([tracks.at(int(lane), ahead[i], pushes.speeds_mps[idx[i, plan.warmup :]])[:, 2]
-                               for i, lane in enumerate(lanes)])
-        steer = y[..., 0] + (torch.from_numpy(correction).to(x.device) / pushes.to_rad).to(y.dtype)
-        return x, torch.cat([steer.unsqueeze(-1), y[..., 1:]], dim=-1)
+        leads = (pushes.lead_frames, *pushes.head_lead_frames)  # one per steering column
+        steer = []
+        for k, lead in enumerate(leads):
+            ahead = slots[:, plan.warmup :] + lead  # a label leading its picture: the correction then
+            correction = np.stack([tracks.at(int(lane), ahead[i], pushes.speeds_mps[idx[i, plan.warmup :]])[:, 2]
+                                   for i, lane in enumerate(lanes)])
+            steer.append(y[..., k] + (torch.from_numpy(correction).to(x.device) / pushes.to_rad).to(y.dtype))
+        return x, torch.cat([torch.stack(steer, dim=-1), y[..., len(leads) :]], dim=-1)
 
     def _produce(self) -> None:
         try:

@@ -56,6 +56,10 @@ class TrainConfig:
     # (within its segment), so that a car whose commands act that late (camera, compute and actuator
     # delay) gets them in time. 0: the frame's own label.
     label_lead_s: Annotated[float, Range(0, 10)] = 0.0
+    # Lead heads (train/lead_heads.py): one more output per lead, the steering for a car whose commands act
+    # that many seconds after the picture; a drive picks the one for its latency. None: the default
+    # (0.05-0.2 s for models that use time, none for single-frame ones); () none.
+    lead_heads_s: Annotated[tuple[float, ...] | None, Range(0.01, 10)] = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)
     # Steering offset of side cameras; default 5 degrees in the recording's unit.

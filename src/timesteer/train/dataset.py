@@ -8,7 +8,7 @@ recording, so a window or a carried state never crosses from one drive into anot
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from timesteer.data.push import PushSource, ViewInFrame
 from timesteer.data.splits import Span, segment_spans, span_frames, split_by_time
 from timesteer.errors import ConfigError, InputError
 from timesteer.train.config import TrainConfig
+from timesteer.train.lead_heads import head_name, is_lead_head, recorded_latency_s
 
 
 @dataclass
@@ -51,6 +52,9 @@ class TrainData:
     camera: str  # the primary camera's name
     pushes: PushSource | None = None  # what push augmentation needs (data/push.py), when it is on
     distances: np.ndarray | None = None  # (N,) distance since the frame before (models built with motion_per_distance)
+    # The lead (s) each steering column stands for (train/lead_heads.py): the plain "steering" first (the
+    # latency its recordings were made under, plus any label lead), then the lead heads'.
+    steer_leads_s: tuple[float, ...] = (0.0,)
 
     @property
     def first(self) -> Recording:
@@ -97,6 +101,7 @@ class TrainData:
             "cameras_used": len(self.cameras),
             "side_offset": self.side_offset,
             "outputs": list(self.outputs),
+            "steer_leads_s": list(self.steer_leads_s),
             "train_frames": span_frames(self.train_spans),
             "val_frames": span_frames(self.val_spans),
         }
@@ -140,7 +145,9 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     if not any(d.train_spans for d in drives):
         raise ConfigError("the split leaves no training frames; lower val_fraction")
 
-    outputs = ("steering", *[a for a in wanted_aux if all(d.rec.has_signal(a) for d in drives)])
+    heads = tuple(cfg.lead_heads_s or ())
+    outputs = ("steering", *[head_name(v) for v in heads],
+               *[a for a in wanted_aux if all(d.rec.has_signal(a) for d in drives)])
     primary = first.manifest.camera(cfg.camera)
     for d in drives:
         if d.train_spans and not any(c.name == primary.name for c in d.rec.manifest.cameras):
@@ -165,27 +172,42 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
                                       for d, s in zip(drives, sides, strict=True)]))
     for d in drives:
         for name in outputs:
-            _check_target_range(d.rec, name)
-    targets = np.concatenate([np.stack([d.rec.signals[name] for name in outputs], axis=1) for d in drives])
-    lead = round(cfg.label_lead_s * first.manifest.fps)
+            if not is_lead_head(name):  # a head reads the steering, checked as "steering"
+                _check_target_range(d.rec, name)
+    signal = [o if not is_lead_head(o) else "steering" for o in outputs]
+    targets = np.concatenate([np.stack([d.rec.signals[name] for name in signal], axis=1) for d in drives])
+    fps = first.manifest.fps
+    lead = round(cfg.label_lead_s * fps)
     if lead:
         targets = targets[lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(
             d.rec.segments))], lead)]
+    # Each head: the label `lead` after its frame less the latency its recording was made under.
+    latency = [recorded_latency_s(d.rec) for d in drives]
+    for k, lead_s in enumerate(heads, start=1):
+        index = np.concatenate([lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps))
+                                + d.offset for d, r in zip(drives, latency, strict=True)])
+        targets[:, k] = np.concatenate([d.rec.signals["steering"] for d in drives])[index]
+    trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]
+    steer_leads_s = (sum(trained) / len(trained) + cfg.label_lead_s, *heads)
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
     rate = cfg.augment.push_rate_hz
     if rate is None:  # the default: pushes for a model that uses time, where every recording allows them
         pushes = _push_source(drives, primary.name, lead, required=False) if time_model else None
     else:
         pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
+    if pushes is not None and heads:  # the corrections each head's labels hold: at its own lead
+        r = next(r for d, r in zip(drives, latency, strict=True) if d.train_spans)
+        pushes = replace(pushes, head_lead_frames=tuple(round((v - r) * fps) for v in heads))
     per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None
-    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame)
+    return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame,
+                     steer_leads_s)
 
 
 def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
-    """For each of `n` frames, the frame `lead` later, held at the last frame of its span."""
+    """For each of `n` frames, the frame `lead` later (earlier where negative), held inside its span."""
     index = np.arange(n)
     for a, b in spans:
-        index[a:b] = np.minimum(np.arange(a, b) + lead, b - 1)
+        index[a:b] = np.clip(np.arange(a, b) + lead, a, b - 1)
     return index
 
 

@@ -44,6 +44,7 @@ from timesteer.train.config import TrainConfig
 from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
 from timesteer.train.keyframes import keyframe_weights
+from timesteer.train.lead_heads import with_default_lead_heads
 from timesteer.train.logbook import Logbook
 from timesteer.train.motion_default import default_motion
 from timesteer.train.predict import predict_spans, span_indexes
@@ -115,13 +116,17 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
 
 
 def loss_terms(out: torch.Tensor, target: torch.Tensor, aux_weight: float,
-               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               weights: torch.Tensor | None = None, steer_columns: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, steering MSE) in standard units; out/target (B, L, K), `weights` (B, L) per frame (keyframe
-    weighting) or None. The MSE reported is unweighted, comparable across settings."""
+    weighting) or None. The first `steer_columns` are steering (the plain one, then its lead heads),
+    averaged: together they weigh what the plain one weighed alone (a head is the same task, later), so
+    the auxiliary targets, the gradient clipping and the learning rate mean what they meant. The MSE
+    reported is the plain steering's, unweighted, comparable across settings."""
     err = (out.float() - target) ** 2
     steer = err[..., 0].mean()
-    steer_loss = (err[..., 0] * weights).mean() if weights is not None else steer
-    loss = steer_loss + (aux_weight * err[..., 1:].mean() if err.shape[-1] > 1 else 0.0)
+    per_column = err[..., :steer_columns].mean(dim=-1)
+    steer_loss = (per_column * weights).mean() if weights is not None else per_column.mean()
+    loss = steer_loss + (aux_weight * err[..., steer_columns:].mean() if err.shape[-1] > steer_columns else 0.0)
     return loss, steer
 
 
@@ -138,6 +143,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     cfg, motion = default_motion(cfg, resume)
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
+    cfg, heads_said = with_default_lead_heads(cfg, uses_time(probe), resume)
     data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input,
                            per_second=probe.distance_per_second)
     pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
@@ -150,6 +156,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
               "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
     if warp_said is not None and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: {warp_said}", flush=True)
+    if heads_said is not None and d.is_main and cfg.progress and not resume:
+        print(f"{cfg.model}: {heads_said}", flush=True)
     if motion is not None and d.is_main and cfg.progress and not resume:
         print(f"{cfg.model}: {motion.describe()}", flush=True)
     try:
@@ -366,7 +374,8 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
                          lanes=slice(d.rank * plan.lanes // d.world, (d.rank + 1) * plan.lanes // d.world),
                          commands=data.commands if model.command_input else None, device=device, warp=warp,
                          weights=run.loss_weights, pushes=data.pushes,
-                         distances=data.distances if model.distance_input else None)
+                         distances=data.distances if model.distance_input else None,
+                         steer_columns=len(data.steer_leads_s))
     model.train()
     state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
     gtt: list[np.ndarray] = []
@@ -391,7 +400,8 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
                 gtt.append(_measure_through_time(model, x[:, batch.warmup :], y, state, m_now))
             out, state = run.net(x[:, batch.warmup :], state, standardized=True, commands=c_now, distances=m_now)
             loss, steer_mse = loss_terms(out, y, cfg.aux_weight,
-                                         batch.weights.to(device) if batch.weights is not None else None)
+                                         batch.weights.to(device) if batch.weights is not None else None,
+                                         len(data.steer_leads_s))
         _step(run, loss)
         state = tuple(s.detach() for s in state) if run.schedule.stateful else None
         n = y.shape[0] * y.shape[1]

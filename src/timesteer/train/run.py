@@ -19,6 +19,7 @@ from timesteer.errors import ConfigError, TimesteerError
 from timesteer.models import SteeringModel
 from timesteer.train.checkpoint import load_checkpoint, model_from_payload
 from timesteer.train.distributed import pick_device
+from timesteer.train.lead_heads import column_for_latency
 
 Which = Literal["best", "last"]
 RUN_FILE = "run.json"
@@ -58,6 +59,8 @@ class RunData:
     cameras_used: int = 1
     side_offset: float = 0.0
     outputs: list[str] = field(default_factory=lambda: ["steering"])
+    # The lead (s) each steering column stands for (train/lead_heads.py); empty: one column, lead 0.
+    steer_leads_s: list[float] = field(default_factory=list)
     train_frames: int = 0
     val_frames: int = 0
 
@@ -120,6 +123,13 @@ class LoadedRun:
     @property
     def steering_unit(self) -> str:
         return self.data.steering.unit
+
+    def steer_for_latency(self, latency_s: float) -> float:
+        """Steer with the output learned for a car whose commands act `latency_s` after the picture (the
+        nearest lead head; train/lead_heads.py); the lead it stands for."""
+        leads = self.info.data.steer_leads_s
+        self.model.steer_column = column_for_latency(leads, latency_s)
+        return leads[self.model.steer_column] if leads else 0.0
 
     def val_spans_for(self, rec: Recording) -> list[tuple[int, int]] | None:
         """The validation spans recorded at training time, if `rec` is one of the run's recordings."""

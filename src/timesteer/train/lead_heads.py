@@ -1,0 +1,88 @@
+"""Lead heads: a model that also learns the steering for a few latencies ahead, and a car that picks the
+one for its own latency when it drives.
+
+A command takes effect some time after the frame it was computed from (camera, compute and actuator
+delay: `hard`'s 100 ms in the simulators, 50-200 ms on a real car). A model trained on the label of its own
+frame steers that late. A label recorded `lead` later (`--label-lead-s`) is in time, and it pays where the
+recording was made without that latency (CarRacing, clean driving, `hard`: `diffnet` +7.9 points,
+BENCHMARKS.md "Pushes made in the picture"), but the lead must be the car's own, which training does not
+know, and on a recording made under latency the labels already lead (the expert counts its commands in
+flight): another lead there cost 16 points.
+
+So the models that use time learn one extra output per lead in `DEFAULT_LEADS_S` ("steering@0.10s"), each
+the label of the frame that lead after its own *less the latency the recording was made under*
+(its manifest's `source.details.conditions.latency_ms`; imports that do not say count as 0): every head
+means "the command that should act this long after the picture", whatever the recording. The run
+records the lead each steering column stands for (`RunData.steer_leads_s`: the recording's own latency
+for the plain "steering", then the heads'). Open-loop evaluation reads the plain "steering" (the recorded
+label); a drive, record-sim's model driver and `Steerer.from_run(latency_s=...)` pick the column whose
+lead is nearest the car's latency (the simulator's `--latency-ms`), as openpilot samples its plan at the
+car's actuator delay. With no latency given, the plain "steering" steers, as before.
+
+Single-frame models get no heads by default: `pilotnet` with the lead drove worse (33.4% against 46.1%;
+the lead needs motion to pay). The heads cost one linear output each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from timesteer.data.recording import Recording
+from timesteer.train.checkpoint import checkpoint_field, load_checkpoint
+from timesteer.train.config import TrainConfig
+
+# Every 50 ms up to 200 ms: a car's camera-to-wheel delay, from a fast loop to a slow one.
+DEFAULT_LEADS_S = (0.05, 0.1, 0.15, 0.2)
+PREFIX = "steering@"
+
+
+def head_name(lead_s: float) -> str:
+    return f"{PREFIX}{lead_s:.2f}s"
+
+
+def is_lead_head(output: str) -> bool:
+    return output.startswith(PREFIX)
+
+
+def steering_columns(outputs: Sequence[str]) -> int:
+    """How many of `outputs` are steering (the plain one first, then its lead heads, then auxiliary targets)."""
+    return 1 + sum(1 for o in outputs[1:] if is_lead_head(o))
+
+
+def recorded_latency_s(rec: Recording) -> float:
+    """The latency `rec` was driven under, as its manifest says (a simulator recording's conditions); 0
+    where it does not say (a real car's recording: the driver's hands were not delayed)."""
+    conditions = rec.manifest.source.details.get("conditions")
+    ms = conditions.get("latency_ms", 0.0) if isinstance(conditions, dict) else 0.0
+    return float(ms) / 1000.0 if isinstance(ms, int | float) and ms > 0 else 0.0
+
+
+def column_for_latency(leads_s: Sequence[float], latency_s: float) -> int:
+    """The steering column whose lead is nearest `latency_s` (the plain one on a tie or with no heads)."""
+    if not leads_s:
+        return 0
+    return min(range(len(leads_s)), key=lambda i: (abs(leads_s[i] - latency_s), i))
+
+
+def _from_checkpoint(path: Path) -> tuple[float, ...]:
+    train_config = checkpoint_field(load_checkpoint(path), "train_config", dict, path)
+    leads = train_config.get("lead_heads_s")
+    return tuple(float(v) for v in leads) if isinstance(leads, list | tuple) else ()
+
+
+def with_default_lead_heads(cfg: TrainConfig, time_model: bool, resume: bool = False) -> tuple[TrainConfig, str | None]:
+    """`cfg` with `lead_heads_s` settled, and a line saying what the default chose (None where the user set
+    it, the model gets none, or the run resumes: a resumed run keeps its checkpoint's heads, none for a
+    checkpoint older than them)."""
+    if cfg.lead_heads_s is not None:
+        return cfg, None
+    last = Path(cfg.out) / "last.pt"
+    if resume and last.is_file():
+        return replace(cfg, lead_heads_s=_from_checkpoint(last)), None
+    leads = DEFAULT_LEADS_S if time_model else ()
+    said = (f"also learns the steering for a car whose commands act {', '.join(f'{v * 1000:g}' for v in leads)} ms "
+            "after the picture (a drive picks the one for its latency); --lead-heads-s '' turns them off"
+            ) if leads else None
+    return replace(cfg, lead_heads_s=leads), said
