@@ -153,3 +153,15 @@ def test_with_a_label_lead_the_correction_is_the_one_of_the_frame_ahead(tmp_path
     np.testing.assert_allclose(now, tracks.at(0, positions, np.full(len(now), 15.0))[:, 2], atol=1e-6)
     np.testing.assert_allclose(ahead, tracks.at(0, positions + lead, np.full(len(now), 15.0))[:, 2], atol=1e-6)
     assert np.abs(now).max() > 0.01
+
+    # Lead heads (train/lead_heads.py): each steering column corrected at its own lead, the rest untouched.
+    pushes = PushSource(view, np.full(n, 15.0), 0.04, 1.0, 0, head_lead_frames=(lead, -1))
+    plan = Plan(np.arange(0, 100, 20)[:, None], np.array([[True]] + [[False]] * 4), 20, 0)
+    speed = np.full((n, 1), 7.0)
+    stream = BatchStream([frames], np.concatenate([targets, targets, targets, speed], axis=1), plan,
+                         np.random.default_rng(4), aug, pushes=pushes, steer_columns=3)
+    y = np.concatenate([b.targets[0].numpy() for b in stream])
+    np.testing.assert_allclose(y[:, 0], now, atol=1e-6)
+    np.testing.assert_allclose(y[:, 1], ahead, atol=1e-6)
+    np.testing.assert_allclose(y[:, 2], tracks.at(0, positions - 1, np.full(len(now), 15.0))[:, 2], atol=1e-6)
+    np.testing.assert_array_equal(y[:, 3], 7.0)

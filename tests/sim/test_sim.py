@@ -118,6 +118,21 @@ def test_drive_a_trained_model_and_warn_about_training_tracks(sim_rec, tmp_path)
     assert all((tmp_path / "v" / f"run-track{s}.mp4").stat().st_size > 1000 for s in (2, 11))
 
 
+def test_a_drive_steers_with_the_lead_head_for_its_latency(sim_rec, tmp_path):
+    from timesteer.sim.drive import format_drive
+
+    run = tmp_path / "heads"
+    train(TrainConfig(data=str(sim_rec), out=str(run), model="diffnet", epochs=1, batch_frames=32,
+                      max_steps_per_epoch=2, lead_heads_s=(0.1, 0.2), progress=False, tensorboard=False))
+    late = drive(DriveConfig(run=str(run), seeds=[11], laps=0.03, workers=1, conditions=Conditions(latency_ms=120.0),
+                             progress=False))
+    assert late["steer_lead_s"] == 0.1
+    assert "learned for 100 ms of latency" in format_drive(late)
+    on_time = drive(DriveConfig(run=str(run), seeds=[11], laps=0.03, workers=1, progress=False))
+    assert on_time["steer_lead_s"] == 0.0, "no latency: the plain steering, the recording's own"
+    assert drive(DriveConfig(run="expert", seeds=[11], laps=0.03, workers=1, progress=False))["steer_lead_s"] is None
+
+
 def test_cli_drive_expert_json(capsys):
     code, out, err = run_cli("drive", "expert", "--seeds", "4", "--laps", "0.1", "--workers", "1", "--json",
                              "--quiet", capsys=capsys)

@@ -64,16 +64,17 @@ def training_tracks(info: RunInfo) -> tuple[list[str] | None, int | None]:
 
 
 def _drive_one(track: Track, cfg: DriveConfig, frame_skip: int) -> dict[str, Any]:
-    policy = on_reset = on_command = on_speed = None
+    policy = on_reset = on_command = on_speed = lead_s = None
     if cfg.run != EXPERT:
-        policy, on_reset, on_command, on_speed = model_policy(cfg.run, cfg.checkpoint, cfg.device, cfg.backend,
-                                                                   cfg.conditions.latency_ms)
+        policy, on_reset, on_command, on_speed, lead_s = model_policy(cfg.run, cfg.checkpoint, cfg.device,
+                                                                      cfg.backend, cfg.conditions.latency_ms)
     keep = cfg.video_dir is not None
     ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds, frame_skip=frame_skip,
                                                conditions=cfg.conditions, keep_frames=keep), policy, on_reset,
                      make_sim=track.factory(), track=track.name, on_command=on_command,
                      on_speed=on_speed)
     out = ep.metrics()
+    out["steer_lead_s"] = lead_s
     if keep and ep.frames:
         name = "expert" if cfg.run == EXPERT else Path(cfg.run).name
         cls = simulator_entry(track.sim).make
@@ -122,12 +123,17 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
         "seeds_overlap_training": overlap,
         "frame_skip": frame_skip,
         "sim": sim,
+        # The lead the steering output was learned for: a model with lead heads steers with the one nearest
+        # the conditions' latency (train/lead_heads.py); None for the expert and runs without heads.
+        "steer_lead_s": results[0].get("steer_lead_s") if results else None,
         "tracks": results,
     }
 
 
 def format_drive(result: dict[str, Any]) -> str:
-    lines = [f"conditions: {result['conditions_text']}",
+    lead = result.get("steer_lead_s")
+    lines = [f"conditions: {result['conditions_text']}"
+             + (f"; steering with the output learned for {lead * 1000:.0f} ms of latency" if lead is not None else ""),
              f"{'track':>6} {'autonomy':>9} {'interv.':>7} {'laps':>6} {'seconds':>8} {'mean off':>9} "
              f"{'max off':>8} {'jerk rad/s³':>12}"]
     for t in result["tracks"]:

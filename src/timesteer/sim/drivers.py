@@ -43,6 +43,7 @@ class ModelDriver(NamedTuple):
     reset: Callable[[], None]  # a new drive (after an intervention)
     issued: Callable[[float], None]  # the command the car was given at this frame (the expert's, in a takeover)
     speed: Callable[[float], None]  # the car's speed (m/s, the unit record-sim writes) when the frame was taken
+    lead_s: float | None = None  # the latency the steering output was learned for (None: a run without heads)
 
 
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
@@ -53,6 +54,7 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
 
     steerer = Steerer.from_run(run_dir, checkpoint, device, backend=backend, threads=1,  # type: ignore[arg-type]
                                latency_s=latency_ms / 1000.0)
+    lead_s = steerer.lead_s
     steerer.gap_reset_s = None  # the simulator's clock has no pauses; interventions reset explicitly
     steerer.slow_warned = True  # lost frames are a driving condition here, not a slow camera to warn about
 
@@ -64,7 +66,7 @@ def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",
     def speed(value: float) -> None:
         speed_mps[0] = value
 
-    return ModelDriver(policy, steerer.reset, steerer.issued, speed)
+    return ModelDriver(policy, steerer.reset, steerer.issued, speed, lead_s)
 
 
 def read_driver(run_dir: str, sim: str | None = None) -> RunInfo | None:

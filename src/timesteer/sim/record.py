@@ -70,7 +70,7 @@ def _episode_to_file(track: Track, cfg: RecordConfig, folder: str) -> dict[str, 
     """Worker: drive one episode, shape its frames, save them; return signals and metrics."""
     policy = on_reset = on_command = on_speed = None
     if cfg.driver != EXPERT:
-        policy, on_reset, on_command, on_speed = model_policy(
+        policy, on_reset, on_command, on_speed, _ = model_policy(
             cfg.driver, cfg.checkpoint, latency_ms=cfg.conditions.latency_ms)  # type: ignore[arg-type]
     ep = run_episode(track.seed, EpisodeConfig(laps=cfg.laps, max_seconds=cfg.max_seconds,
                                                frame_skip=frame_skip_of(cfg), conditions=cfg.conditions,

@@ -64,6 +64,9 @@ class Steerer:
         self.frames_given = 0
         self.slow_warned = False
         self._late: deque[bool] = deque(maxlen=10)
+        # The latency the steering output was learned for (a run's lead head, train/lead_heads.py); None where
+        # the model has no heads or it is not known (an exported file).
+        self.lead_s: float | None = None
         self._last_t: float | None = None
         self._next_due: float | None = None
         self._stepped_t: float | None = None  # the timestamp of the frame the model last stepped on
@@ -86,7 +89,7 @@ class Steerer:
         its picture a command acts on this car; a model with lead heads steers with the nearest
         (train/lead_heads.py), others as they are."""
         run = load_run(run_dir, checkpoint, device)
-        run.steer_for_latency(latency_s)
+        lead_s = run.steer_for_latency(latency_s) if run.data.steer_leads_s else None
         fps = run.data.fps
         gap = max(0.5, 5.0 / fps) if fps > 0 else None  # the import's default segment-gap rule
         runner: SteeringModel | Step = run.model
@@ -100,8 +103,10 @@ class Steerer:
             if backend == "onnx-int8":
                 data = int8_bytes(data, run.model, run.info)
             runner = OnnxStep(data, threads)
-        return cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
-                   run.data.steering.to_rad)
+        steerer = cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
+                      run.data.steering.to_rad)
+        steerer.lead_s = lead_s
+        return steerer
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int = 0) -> Steerer:

@@ -72,15 +72,23 @@ def _from_checkpoint(path: Path) -> tuple[float, ...]:
     return tuple(float(v) for v in leads) if isinstance(leads, list | tuple) else ()
 
 
+def with_lead_heads_settled(saved: TrainConfig) -> TrainConfig:
+    """A checkpoint's training config with None read as what it trained with: training always writes the
+    heads down, so None means a checkpoint older than them, which has none."""
+    return saved if saved.lead_heads_s is not None else replace(saved, lead_heads_s=())
+
+
 def with_default_lead_heads(cfg: TrainConfig, time_model: bool, resume: bool = False) -> tuple[TrainConfig, str | None]:
     """`cfg` with `lead_heads_s` settled, and a line saying what the default chose (None where the user set
-    it, the model gets none, or the run resumes: a resumed run keeps its checkpoint's heads, none for a
-    checkpoint older than them)."""
+    it, the model gets none, or the run goes on from weights: a resumed run keeps its checkpoint's heads,
+    and one started from `--init RUN` (DAgger's rounds) RUN's, none for a checkpoint older than them)."""
     if cfg.lead_heads_s is not None:
         return cfg, None
     last = Path(cfg.out) / "last.pt"
     if resume and last.is_file():
         return replace(cfg, lead_heads_s=_from_checkpoint(last)), None
+    if cfg.init and (Path(cfg.init) / "best.pt").is_file():  # a missing one is --init's own error, later
+        return replace(cfg, lead_heads_s=_from_checkpoint(Path(cfg.init) / "best.pt")), None
     leads = DEFAULT_LEADS_S if time_model else ()
     said = (f"also learns the steering for a car whose commands act {', '.join(f'{v * 1000:g}' for v in leads)} ms "
             "after the picture (a drive picks the one for its latency); --lead-heads-s '' turns them off"

@@ -44,7 +44,7 @@ from timesteer.train.config import TrainConfig
 from timesteer.train.dataset import TrainData, load_train_data, normalization
 from timesteer.train.distributed import Dist, init_distributed, shutdown_distributed
 from timesteer.train.keyframes import keyframe_weights
-from timesteer.train.lead_heads import with_default_lead_heads
+from timesteer.train.lead_heads import with_default_lead_heads, with_lead_heads_settled
 from timesteer.train.logbook import Logbook
 from timesteer.train.motion_default import default_motion
 from timesteer.train.predict import predict_spans, span_indexes
@@ -526,7 +526,7 @@ def check_resume(payload: dict[str, Any], cfg: TrainConfig, data: TrainData, whe
     try:  # through the config's own reader, so that a setting added since takes its default on both sides
         saved_cfg = from_dict(TrainConfig, {**checkpoint_field(payload, "train_config", dict, where),
                                             "out": cfg.out}, where="train_config")
-        saved = to_dict(with_time_warp_settled(saved_cfg))
+        saved = to_dict(with_lead_heads_settled(with_time_warp_settled(saved_cfg)))
     except ConfigError as exc:
         raise TimesteerError(f"{where}: its training settings are not this timesteer's ({exc}); it is not this "
                              f"run's checkpoint") from None

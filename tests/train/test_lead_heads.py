@@ -1,0 +1,177 @@
+"""Lead heads: the models that use time also learn the steering for a few latencies ahead (labels less the
+latency their recording was made under, pushes corrected at each head's lead), and whoever drives picks the
+head nearest the car's latency; single-frame models, a user's choice, a resume and `--init` keep theirs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import make_recording
+from timesteer.data.augment import AugmentConfig, LaneParams, apply
+from timesteer.data.recording import Recording
+from timesteer.train import TrainConfig, train
+from timesteer.train.checkpoint import load_checkpoint, save_checkpoint
+from timesteer.train.dataset import lead_index, load_train_data
+from timesteer.train.lead_heads import (
+    DEFAULT_LEADS_S,
+    column_for_latency,
+    head_name,
+    recorded_latency_s,
+    steering_columns,
+    with_default_lead_heads,
+)
+from timesteer.train.loop import loss_terms
+from timesteer.train.run import load_run
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    return make_recording(tmp_path_factory.mktemp("heads") / "rec", n=150, segments=2)
+
+
+def _cfg(rec, out, model="cnn_gru", **kw):
+    kw = {"epochs": 1, "progress": False, "augment": AugmentConfig(time_warp=0.0), **kw}
+    return TrainConfig(data=str(rec), out=str(out), model=model, threads=1, max_steps_per_epoch=2, batch_frames=32,
+                       tensorboard=False, **kw)
+
+
+def _driven_with_latency(rec, dest, latency_ms):
+    """A copy of `rec` whose manifest says it was driven with `latency_ms` (what record-sim writes)."""
+    shutil.copytree(rec, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["source"]["details"]["conditions"] = {"noise": 0.0, "latency_ms": latency_ms}
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def test_the_head_nearest_the_latency_steers():
+    leads = [0.0, 0.05, 0.1, 0.15, 0.2]
+    assert column_for_latency(leads, 0.0) == 0
+    assert column_for_latency(leads, 0.1) == 2
+    assert column_for_latency(leads, 0.12) == 2
+    assert column_for_latency(leads, 0.13) == 3
+    assert column_for_latency(leads, 5.0) == 4, "past the last head: the last"
+    assert column_for_latency([0.1, 0.05, 0.1], 0.1) == 0, "a tie goes to the plain steering"
+    assert column_for_latency([], 0.1) == 0, "a run from before the heads"
+    assert steering_columns(["steering", head_name(0.1), head_name(0.2), "speed"]) == 3
+    assert steering_columns(["steering", "speed"]) == 1
+
+
+def test_defaults_for_models_that_use_time_only(rec, tmp_path):
+    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "a"), time_model=True)
+    assert cfg.lead_heads_s == DEFAULT_LEADS_S and said is not None and "100" in said
+    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "b", "pilotnet"), time_model=False)
+    assert cfg.lead_heads_s == () and said is None
+    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,)), time_model=True)
+    assert cfg.lead_heads_s == (0.3,) and said is None, "the user's heads are kept"
+    cfg, _ = with_default_lead_heads(_cfg(rec, tmp_path / "d", lead_heads_s=()), time_model=True)
+    assert cfg.lead_heads_s == (), "and so is none"
+
+
+def test_each_head_learns_the_label_its_lead_later_less_the_recordings_latency(rec, tmp_path):
+    fps = Recording.open(rec).manifest.fps
+    k1, k2 = 2, 5
+    heads = (k1 / fps, k2 / fps)
+    clean = load_train_data(_cfg(rec, tmp_path / "a", lead_heads_s=heads), ())
+    assert clean.outputs == ("steering", head_name(heads[0]), head_name(heads[1]))
+    assert clean.steer_leads_s == (0.0, *heads)
+    steering = clean.targets[:, 0]
+    spans = [(s.start, s.stop) for s in Recording.open(rec).segments]
+    assert len(spans) == 2
+    for k, column in ((k1, 1), (k2, 2)):
+        np.testing.assert_array_equal(clean.targets[:, column], steering[lead_index(len(steering), spans, k)])
+        assert not np.array_equal(clean.targets[:, column], steering)
+    # Driven under a latency of k1 frames: its labels already lead by k1, so the first head is the label
+    # itself and the second leads by k2 - k1.
+    late = _driven_with_latency(rec, tmp_path / "late", 1000.0 * k1 / fps)
+    assert recorded_latency_s(Recording.open(late)) == pytest.approx(k1 / fps)
+    data = load_train_data(_cfg(late, tmp_path / "b", lead_heads_s=heads), ())
+    np.testing.assert_array_equal(data.targets[:, 1], data.targets[:, 0])
+    np.testing.assert_array_equal(data.targets[:, 2], steering[lead_index(len(steering), spans, k2 - k1)])
+    assert data.steer_leads_s == (pytest.approx(k1 / fps), *heads)
+    # A head shorter than the recording's latency reads labels from before its frame, inside the segment.
+    early = load_train_data(_cfg(late, tmp_path / "c", lead_heads_s=(0.5 / fps,)), ())
+    np.testing.assert_array_equal(early.targets[:, 1], steering[lead_index(len(steering), spans, round(0.5 - k1))])
+    assert lead_index(10, [(0, 4), (4, 10)], -2).tolist() == [0, 0, 0, 1, 4, 4, 4, 5, 6, 7]
+
+
+def test_augmentation_moves_every_steering_column_alike():
+    frames = torch.zeros(2, 3, 3, 8, 8)
+    steer = torch.tensor([[[0.1, 0.2]] * 3, [[0.3, -0.1]] * 3])  # (B=2, T=3, S=2)
+    params = LaneParams.identity(2)
+    params.flip[:] = [True, False]
+    params.camera[:] = [1, 0]  # lane 0 from the left camera
+    _, out = apply(frames, steer, params, AugmentConfig(), side_offset=0.05)
+    _, plain = apply(frames, steer[..., 0], params, AugmentConfig(), side_offset=0.05)
+    torch.testing.assert_close(out[..., 0], plain)
+    torch.testing.assert_close(out[1], steer[1], msg="an untouched lane")
+    assert out[0, 0, 0] == pytest.approx(-(0.1 + 0.05)) and out[0, 0, 1] == pytest.approx(-(0.2 + 0.05))
+
+
+def test_the_heads_share_the_steering_loss_and_leave_the_aux_weight_alone():
+    out = torch.zeros(1, 2, 4)
+    target = torch.tensor([[[1.0, 3.0, 0.0, 2.0]] * 2])  # plain, two heads, speed
+    loss, mse = loss_terms(out, target, aux_weight=0.5, steer_columns=3)
+    assert mse.item() == pytest.approx(1.0), "the MSE reported is the plain steering's"
+    assert loss.item() == pytest.approx((1 + 9 + 0) / 3 + 0.5 * 4)
+    loss, _ = loss_terms(out[..., :2], target[..., [0, 3]], aux_weight=0.5)
+    assert loss.item() == pytest.approx(1 + 0.5 * 4), "no heads: the loss as before"
+
+
+def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path, capsys):
+    from timesteer.stream.steerer import Steerer
+
+    run_dir = tmp_path / "gru"
+    train(_cfg(rec, run_dir, progress=True))
+    assert "act 50, 100, 150, 200 ms after the picture" in capsys.readouterr().out
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["config"]["lead_heads_s"] == list(DEFAULT_LEADS_S)
+    assert info["data"]["steer_leads_s"] == [0.0, *DEFAULT_LEADS_S]
+    assert info["data"]["outputs"][: len(DEFAULT_LEADS_S) + 1] == ["steering", *map(head_name, DEFAULT_LEADS_S)]
+    run = load_run(run_dir)
+    shaped = np.array(Recording.open(rec).frames[:6])  # (6, H, W, 3) as trained on
+    frames = torch.from_numpy(shaped).permute(0, 3, 1, 2)[None]
+    with torch.no_grad():
+        every, _ = run.model.forward_all(frames)
+        assert run.steer_for_latency(0.1) == 0.1
+        ahead, _ = run.model(frames)
+    torch.testing.assert_close(ahead, every[..., 2])
+    assert not torch.allclose(every[..., 2], every[..., 0]), "the head is its own output"
+    # Live, through PyTorch and ONNX Runtime: the head for 100 ms, and the plain steering without a latency.
+    for backend in ("torch", "onnx"):
+        plain = Steerer.from_run(run_dir, backend=backend)
+        late = Steerer.from_run(run_dir, backend=backend, latency_s=0.1)
+        got_plain = [plain.step_shaped(f) for f in shaped]
+        got_late = [late.step_shaped(f) for f in shaped]
+        np.testing.assert_allclose(got_plain, every[0, :, 0].numpy(), rtol=1e-3, atol=1e-4, err_msg=backend)
+        np.testing.assert_allclose(got_late, every[0, :, 2].numpy(), rtol=1e-3, atol=1e-4, err_msg=backend)
+    # A simulator's driver is told its conditions' latency.
+    from timesteer.sim.drivers import model_policy
+
+    for latency_ms, column in ((0.0, 0), (100.0, 2), (190.0, 4)):
+        driver = model_policy(str(run_dir), latency_ms=latency_ms)
+        got = [driver.policy(f, None) for f in shaped]
+        np.testing.assert_allclose(got, every[0, :, column].numpy(), rtol=1e-3, atol=1e-4, err_msg=str(latency_ms))
+
+
+def test_single_frame_models_resume_and_init_keep_theirs(rec, tmp_path):
+    train(_cfg(rec, tmp_path / "one", "pilotnet"))
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["data"]["outputs"] == ["steering"]
+    run = tmp_path / "old"
+    train(_cfg(rec, run, lead_heads_s=()))
+    payload = load_checkpoint(run / "last.pt")  # a run from before the heads: its config does not say
+    del payload["train_config"]["lead_heads_s"]
+    save_checkpoint(run / "last.pt", payload)
+    config = json.loads((run / "run.json").read_text())["config"]
+    del config["lead_heads_s"]
+    again = train(TrainConfig.from_dict({**config, "epochs": 2}), resume=True)
+    assert again.history[-1]["epoch"] == 2
+    assert json.loads((run / "run.json").read_text())["data"]["outputs"] == ["steering"]
+    # DAgger's rounds start from the round before (--init): its heads, none here.
+    train(_cfg(rec, tmp_path / "next", init=str(run)))
+    assert json.loads((tmp_path / "next" / "run.json").read_text())["config"]["lead_heads_s"] == []
