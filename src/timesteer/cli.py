@@ -502,6 +502,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                         "checked against the float step")
     p.add_argument("--calibrate", metavar="REC",
                    help="recording whose frames calibrate --int8 (default: the run's training recording)")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="the car's latency (camera to wheel): a model with lead heads steers with the output learned "
+                        "for the nearest (default 0: the plain steering)")
 
 
 @command("export", "export one streaming step (frame + state in, steering + state out) to ONNX", _export_args)
@@ -509,7 +512,7 @@ def _export(args: argparse.Namespace) -> int:
     from timesteer.stream.export import ExportConfig, export_onnx, read_metadata
 
     path = export_onnx(ExportConfig(run=args.run, onnx=args.onnx, checkpoint=args.checkpoint, opset=args.opset,
-                                    int8=args.int8, calibrate=args.calibrate))
+                                    int8=args.int8, calibrate=args.calibrate, latency_ms=args.latency_ms))
     meta = read_metadata(path)
     print(f"wrote {path}\npreprocessing: {meta['timesteer.preprocessing']}\nstate: {meta['timesteer.state']}")
     if "timesteer.distance_ref" in meta:  # motion measured per distance or per second: not all zeros to start
@@ -519,6 +522,9 @@ def _export(args: argparse.Namespace) -> int:
         print(f"motion per {meta.get('timesteer.distance_per', 'distance')}: state_{at} starts at "
               f"{float(meta['timesteer.distance_ref']):.6g} (the training's), not 0; write {told} into it before "
               f"each frame (Steerer.from_onnx does both)")
+    lead = json.loads(meta.get("timesteer.steer_lead_s", "null"))
+    if lead is not None:
+        print(f"steering: the output learned for {lead * 1000:.0f} ms of latency (--latency-ms picks it)")
     if "timesteer.int8" in meta:
         check = json.loads(meta["timesteer.int8"])
         print(f"int8 convolutions: steering RMSE {check['rmse_vs_float']:.5f} from the float step over "
@@ -560,6 +566,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="run the model in PyTorch, or exported to ONNX Runtime (onnx-int8: int8 convolutions, "
                         "calibrated on the run's recording)")
     p.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="the car's latency (camera to wheel): a model with lead heads steers with the output learned "
+                        "for the nearest (default 0: the plain steering)")
 
 
 @command("serve", "Socket.IO drive server for the Udacity self-driving car simulator", _serve_args)
@@ -567,7 +576,8 @@ def _serve(args: argparse.Namespace) -> int:
     from timesteer.stream.server import ServeConfig, serve
 
     serve(ServeConfig(run=args.run, host=args.host, port=args.port, set_speed=args.speed,
-                      checkpoint=args.checkpoint, backend=args.backend, threads=args.threads))
+                      checkpoint=args.checkpoint, backend=args.backend, threads=args.threads,
+                      latency_ms=args.latency_ms))
     return 0
 
 

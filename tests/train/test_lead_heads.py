@@ -175,3 +175,31 @@ def test_single_frame_models_resume_and_init_keep_theirs(rec, tmp_path):
     # DAgger's rounds start from the round before (--init): its heads, none here.
     train(_cfg(rec, tmp_path / "next", init=str(run)))
     assert json.loads((tmp_path / "next" / "run.json").read_text())["config"]["lead_heads_s"] == []
+
+
+def test_live_use_picks_the_head_at_export_serve_and_in_a_donkeycar(rec, tmp_path):
+    from timesteer.errors import TimesteerError
+    from timesteer.integrations.donkey import TimesteerPilot
+    from timesteer.stream.export import ExportConfig, export_onnx
+    from timesteer.stream.server import ServeConfig, drive_server_from_run
+    from timesteer.stream.steerer import Steerer
+
+    run_dir = tmp_path / "gru"
+    train(_cfg(rec, run_dir, lead_heads_s=(0.1, 0.2)))
+    shaped = np.array(Recording.open(rec).frames[:5])
+    want = {}
+    for lead in (0.0, 0.1, 0.2):
+        steerer = Steerer.from_run(run_dir, latency_s=lead)
+        assert steerer.lead_s == lead
+        want[lead] = [steerer.step_shaped(f) for f in shaped]
+    assert want[0.1] != want[0.0] and want[0.2] != want[0.1]
+    onnx = export_onnx(ExportConfig(run=str(run_dir), onnx=str(tmp_path / "late.onnx"), latency_ms=200.0))
+    exported = Steerer.from_onnx(onnx)
+    assert exported.lead_s == 0.2
+    np.testing.assert_allclose([exported.step_shaped(f) for f in shaped], want[0.2], rtol=1e-3, atol=1e-4)
+    with pytest.raises(TimesteerError, match="chosen at export"):
+        Steerer.load(onnx, latency_s=0.1)
+    with pytest.raises(TimesteerError, match="chosen at export"):
+        drive_server_from_run(ServeConfig(run=str(onnx), latency_ms=100.0))
+    pilot = TimesteerPilot(run_dir, latency_ms=100.0, max_steering_rad=1.0)
+    assert pilot.steerer.lead_s == 0.1

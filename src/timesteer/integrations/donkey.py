@@ -33,12 +33,14 @@ class TimesteerPilot:
     """donkeycar part. `source`: a run directory or an exported .onnx file; `backend`: "torch",
     "onnx" or "onnx-int8" (int8 convolutions: 25-43% less time per step on CPUs with int8 dot products) for
     a run; `max_steering_rad`: the car's full lock, needed only when the model's steering is in radians
-    rather than donkeycar's normalised [-1, 1]."""
+    rather than donkeycar's normalised [-1, 1]; `latency_ms`: the car's camera-to-wheel delay, for a model
+    with lead heads (train/lead_heads.py)."""
 
     def __init__(self, source: str | Path, throttle: float = 0.2, backend: str = "torch", threads: int = 1,
                  max_steering_rad: float | None = None, pause_reset_s: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.steerer = Steerer.load(source, backend=backend, threads=threads)  # type: ignore[arg-type]
+                 clock: Callable[[], float] = time.monotonic, latency_ms: float = 0.0) -> None:
+        self.steerer = Steerer.load(source, backend=backend, threads=threads,  # type: ignore[arg-type]
+                                    latency_s=latency_ms / 1000.0)
         self.steerer.gap_reset_s = pause_reset_s
         self.throttle = float(throttle)
         self.clock = clock

@@ -221,6 +221,7 @@ def onnx_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
         return {"source_height": int(frame["height"]), "source_width": int(frame["width"]),
                 "crop_top": int(frame["crop_top"]), "crop_bottom": int(frame["crop_bottom"]), "height": int(height),
                 "width": int(width), "unit": meta["timesteer.steering_unit"],
-                "to_rad": json.loads(meta.get("timesteer.steering_to_rad", "null")), "fps": fps}
+                "to_rad": json.loads(meta.get("timesteer.steering_to_rad", "null")), "fps": fps,
+                "lead_s": json.loads(meta.get("timesteer.steer_lead_s", "null"))}
     except (KeyError, ValueError, TypeError) as exc:
         raise TimesteerError(f"{where}: not an ONNX model exported by `timesteer export` (metadata: {exc})") from None

@@ -41,6 +41,8 @@ class ExportConfig:
     opset: Annotated[int, Range(MIN_OPSET, MAX_OPSET)] = 17
     int8: bool = False  # int8 convolutions (ONNX Runtime static quantisation), checked against the float step
     calibrate: str | None = None  # recording whose frames calibrate int8; default: the run's first recording
+    # The car's latency: a model with lead heads exports the one nearest it (train/lead_heads.py).
+    latency_ms: Annotated[float, Range(0, 10_000)] = 0.0
 
     def __post_init__(self) -> None:
         validate(self)
@@ -53,6 +55,7 @@ def export_onnx(cfg: ExportConfig) -> Path:
     if path.is_dir():
         raise TimesteerError(f"{path}: is a directory; expected a file path for --onnx")
     run = load_run(cfg.run, cfg.checkpoint, "cpu")
+    run.steer_for_latency(cfg.latency_ms / 1000.0)
     with writing(path, "ONNX file"):
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -170,6 +173,9 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
         "timesteer.steering_unit": steer.unit,
         "timesteer.steering_to_rad": json.dumps(steer.to_rad),
         "timesteer.fps": json.dumps(info.data.fps),
+        # The latency the `steering` output was learned for (a lead head, train/lead_heads.py); null: no heads.
+        "timesteer.steer_lead_s": json.dumps(info.data.steer_leads_s[model.steer_column]
+                                             if info.data.steer_leads_s else None),
         "timesteer.state": json.dumps({"shapes": [list(s) for s in state_shapes],
                                        "initial": "zeros (a new drive)" + (
                                            "; the distance input: timesteer.distance_ref"

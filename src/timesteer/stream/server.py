@@ -267,6 +267,7 @@ class ServeConfig:
     checkpoint: Which = "best"
     backend: Backend = "torch"
     threads: Annotated[int, Threads] = 0
+    latency_ms: Annotated[float, Range(0, 10_000)] = 0.0  # the car's: a model with lead heads steers with its head
 
     def __post_init__(self) -> None:
         validate(self)
@@ -274,9 +275,11 @@ class ServeConfig:
 
 def drive_server_from_run(cfg: ServeConfig) -> DriveServer:
     if cfg.run.endswith(".onnx"):
+        if cfg.latency_ms:  # refused: the file steers with the output chosen at export
+            Steerer.load(cfg.run, latency_s=cfg.latency_ms / 1000.0, threads=cfg.threads)
         make = functools.partial(Steerer.from_onnx, cfg.run, cfg.threads)
     else:
-        first = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu", cfg.backend, cfg.threads)
+        first = Steerer.from_run(cfg.run, cfg.checkpoint, "cpu", cfg.backend, cfg.threads, cfg.latency_ms / 1000.0)
         make = first.sharing  # one loaded model (or ONNX session) for every connection, each its own state and clock
     return DriveServer(make, cfg.set_speed)
 

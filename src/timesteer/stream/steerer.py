@@ -120,14 +120,21 @@ class Steerer:
                             meta["height"], meta["width"])
         fps = meta["fps"]
         gap = max(0.5, 5.0 / fps) if fps else None
-        return cls(runner, pre, meta["unit"], gap, fps, meta["to_rad"])
+        steerer = cls(runner, pre, meta["unit"], gap, fps, meta["to_rad"])
+        steerer.lead_s = meta["lead_s"]
+        return steerer
 
     @classmethod
-    def load(cls, source: str | Path, backend: Backend = "torch", threads: int = 0) -> Steerer:
-        """A run directory or an exported .onnx file."""
+    def load(cls, source: str | Path, backend: Backend = "torch", threads: int = 0, latency_s: float = 0.0) -> Steerer:
+        """A run directory or an exported .onnx file. `latency_s`: see `from_run`; an exported file steers with
+        the output chosen when it was exported (`timesteer export --latency-ms`)."""
         if Path(source).is_file() and str(source).endswith(".onnx"):
+            if latency_s:
+                raise TimesteerError(f"{source}: an exported file steers with the output chosen at export; export "
+                                     f"it for this latency (`timesteer export RUN --latency-ms "
+                                     f"{latency_s * 1000:g}`) or load the run directory")
             return cls.from_onnx(source, threads)
-        return cls.from_run(source, backend=backend, threads=threads)
+        return cls.from_run(source, backend=backend, threads=threads, latency_s=latency_s)
 
     def reset(self) -> None:
         self.state = None
