@@ -190,7 +190,7 @@ def test_live_use_picks_the_head_at_export_serve_and_in_a_donkeycar(rec, tmp_pat
     want = {}
     for lead in (0.0, 0.1, 0.2):
         steerer = Steerer.from_run(run_dir, latency_s=lead)
-        assert steerer.lead_s == lead
+        assert steerer.lead_s == lead and steerer.sharing().lead_s == lead
         want[lead] = [steerer.step_shaped(f) for f in shaped]
     assert want[0.1] != want[0.0] and want[0.2] != want[0.1]
     onnx = export_onnx(ExportConfig(run=str(run_dir), onnx=str(tmp_path / "late.onnx"), latency_ms=200.0))

@@ -79,7 +79,9 @@ class Steerer:
     def sharing(self, runner: Step | None = None) -> Steerer:
         """A new Steerer with this one's preprocessing, unit and clock, its own state, stepping with
         `runner` (by default this one's: one loaded model serving many connections)."""
-        return Steerer(runner or self.runner, self.pre, self.unit, self.gap_reset_s, self.fps, self.to_rad)
+        shared = Steerer(runner or self.runner, self.pre, self.unit, self.gap_reset_s, self.fps, self.to_rad)
+        shared.lead_s = self.lead_s
+        return shared
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
