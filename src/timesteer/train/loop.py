@@ -139,27 +139,24 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     `last.pt` (a run with no checkpoint yet starts again from the beginning)."""
     run_dir = Path(cfg.out)
     refuse_foreign_directory(run_dir, RUN_FILE, "run directory (--out)")
-    # Bad input fails here, before anything is created or locked.
+    # Bad input fails here, before anything is created or locked. The defaults that depend on the model or
+    # the data are settled here and written into the run's config; `said` keeps a line for each they chose.
     cfg, motion = default_motion(cfg, resume)
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
     cfg, heads_said = with_default_lead_heads(cfg, uses_time(probe), resume)
     data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input,
                            per_second=probe.distance_per_second)
-    pushes_by_default = cfg.augment.push_rate_hz is None and data.pushes is not None
+    pushes_said = (f"pushes made in the picture ({DEFAULT_PUSH_RATE_HZ:g} a second), the default for models that "
+                   "use time on recordings that know their camera's view; --augment '{\"push_rate_hz\": 0}' turns "
+                   "them off") if cfg.augment.push_rate_hz is None and data.pushes is not None else None
     cfg = with_default_pushes(cfg, data)
     cfg, warp_said = with_default_time_warp(cfg, resume, [d.rec for d in data.drives if d.train_spans])
+    said = [pushes_said, warp_said, heads_said, motion.describe() if motion is not None else None]
     d, device = init_distributed(cfg.device)
-    if pushes_by_default and d.is_main and cfg.progress and not resume:
-        print(f"{cfg.model}: pushes made in the picture ({cfg.augment.push_rate_hz:g} a second), the default for "
-              "models that use time on recordings that know their camera's view; "
-              "--augment '{\"push_rate_hz\": 0}' turns them off", flush=True)
-    if warp_said is not None and d.is_main and cfg.progress and not resume:
-        print(f"{cfg.model}: {warp_said}", flush=True)
-    if heads_said is not None and d.is_main and cfg.progress and not resume:
-        print(f"{cfg.model}: {heads_said}", flush=True)
-    if motion is not None and d.is_main and cfg.progress and not resume:
-        print(f"{cfg.model}: {motion.describe()}", flush=True)
+    if d.is_main and cfg.progress and not resume:
+        for line in filter(None, said):
+            print(f"{cfg.model}: {line}", flush=True)
     try:
         if not d.is_main:
             result = _train(cfg, data, resume, d, device)
