@@ -178,8 +178,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    "latency): each frame's label is the one recorded that long after it (0: its own)")
     p.add_argument("--lead-heads-s", type=_seconds_list, metavar="S,S,...",
                    help="also learn the steering for cars whose commands act this long after the picture, one "
-                        "output each; `drive` steers with the one nearest its --latency-ms (default: 0.05,0.1,0.15,"
-                        "0.2 for models that use time, none for single-frame ones; '' for none)")
+                        "output each, e.g. 0.05,0.1,0.15,0.2; `drive`, `serve` and `export` steer with the one "
+                        "nearest their --latency-ms (default: none)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'; '
                    "by default models that use time get pushes where the recording allows, and cnn_gru time warp on "
                    "clean driving "

@@ -1,6 +1,6 @@
-"""Lead heads: the models that use time also learn the steering for a few latencies ahead (labels less the
-latency their recording was made under, pushes corrected at each head's lead), and whoever drives picks the
-head nearest the car's latency; single-frame models, a user's choice, a resume and `--init` keep theirs."""
+"""Lead heads (`--lead-heads-s`): a model also learns the steering for a few latencies ahead (labels less
+the latency their recording was made under, pushes corrected at each head's lead), and whoever drives picks
+the head nearest the car's latency; none by default, and a resume and `--init` keep their checkpoint's."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from timesteer.train import TrainConfig, train
 from timesteer.train.checkpoint import load_checkpoint, save_checkpoint
 from timesteer.train.dataset import lead_index, load_train_data
 from timesteer.train.lead_heads import (
-    DEFAULT_LEADS_S,
     column_for_latency,
     head_name,
     recorded_latency_s,
@@ -62,15 +61,13 @@ def test_the_head_nearest_the_latency_steers():
     assert steering_columns(["steering", "speed"]) == 1
 
 
-def test_defaults_for_models_that_use_time_only(rec, tmp_path):
-    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "a"), time_model=True)
-    assert cfg.lead_heads_s == DEFAULT_LEADS_S and said is not None and "100" in said
-    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "b", "pilotnet"), time_model=False)
-    assert cfg.lead_heads_s == () and said is None
-    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,)), time_model=True)
-    assert cfg.lead_heads_s == (0.3,) and said is None, "the user's heads are kept"
-    cfg, _ = with_default_lead_heads(_cfg(rec, tmp_path / "d", lead_heads_s=()), time_model=True)
-    assert cfg.lead_heads_s == (), "and so is none"
+LEADS = (0.05, 0.1, 0.15, 0.2)  # the set the guide suggests
+
+
+def test_none_by_default_and_the_users_kept(rec, tmp_path):
+    for model in ("cnn_gru", "diffnet", "pilotnet"):
+        assert with_default_lead_heads(_cfg(rec, tmp_path / model, model)).lead_heads_s == (), model
+    assert with_default_lead_heads(_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,))).lead_heads_s == (0.3,)
 
 
 def test_each_head_learns_the_label_its_lead_later_less_the_recordings_latency(rec, tmp_path):
@@ -123,16 +120,15 @@ def test_the_heads_share_the_steering_loss_and_leave_the_aux_weight_alone():
     assert loss.item() == pytest.approx(1 + 0.5 * 4), "no heads: the loss as before"
 
 
-def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path, capsys):
+def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path):
     from timesteer.stream.steerer import Steerer
 
     run_dir = tmp_path / "gru"
-    train(_cfg(rec, run_dir, progress=True))
-    assert "act 50, 100, 150, 200 ms after the picture" in capsys.readouterr().out
+    train(_cfg(rec, run_dir, lead_heads_s=LEADS))
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["config"]["lead_heads_s"] == list(DEFAULT_LEADS_S)
-    assert info["data"]["steer_leads_s"] == [0.0, *DEFAULT_LEADS_S]
-    assert info["data"]["outputs"][: len(DEFAULT_LEADS_S) + 1] == ["steering", *map(head_name, DEFAULT_LEADS_S)]
+    assert info["config"]["lead_heads_s"] == list(LEADS)
+    assert info["data"]["steer_leads_s"] == [0.0, *LEADS]
+    assert info["data"]["outputs"][: len(LEADS) + 1] == ["steering", *map(head_name, LEADS)]
     run = load_run(run_dir)
     shaped = np.array(Recording.open(rec).frames[:6])  # (6, H, W, 3) as trained on
     frames = torch.from_numpy(shaped).permute(0, 3, 1, 2)[None]
@@ -159,9 +155,15 @@ def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path, capsys):
         np.testing.assert_allclose(got, every[0, :, column].numpy(), rtol=1e-3, atol=1e-4, err_msg=str(latency_ms))
 
 
-def test_single_frame_models_resume_and_init_keep_theirs(rec, tmp_path):
-    train(_cfg(rec, tmp_path / "one", "pilotnet"))
-    assert json.loads((tmp_path / "one" / "run.json").read_text())["data"]["outputs"] == ["steering"]
+def test_a_default_run_has_none_and_resume_and_init_keep_theirs(rec, tmp_path):
+    train(_cfg(rec, tmp_path / "plain"))
+    info = json.loads((tmp_path / "plain" / "run.json").read_text())
+    assert info["data"]["outputs"] == ["steering"] and info["config"]["lead_heads_s"] == []
+    train(_cfg(rec, tmp_path / "heads", lead_heads_s=(0.1,)))
+    train(_cfg(rec, tmp_path / "heads", epochs=2), resume=True)
+    assert json.loads((tmp_path / "heads" / "run.json").read_text())["data"]["outputs"] == ["steering", head_name(0.1)]
+    train(_cfg(rec, tmp_path / "from-heads", init=str(tmp_path / "heads")))
+    assert json.loads((tmp_path / "from-heads" / "run.json").read_text())["config"]["lead_heads_s"] == [0.1]
     run = tmp_path / "old"
     train(_cfg(rec, run, lead_heads_s=()))
     payload = load_checkpoint(run / "last.pt")  # a run from before the heads: its config does not say

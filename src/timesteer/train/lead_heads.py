@@ -3,24 +3,27 @@ one for its own latency when it drives.
 
 A command takes effect some time after the frame it was computed from (camera, compute and actuator
 delay: `hard`'s 100 ms in the simulators, 50-200 ms on a real car). A model trained on the label of its own
-frame steers that late. A label recorded `lead` later (`--label-lead-s`) is in time, and it pays where the
+frame steers that late. A label recorded `lead` later (`--label-lead-s`) is in time, and it paid where the
 recording was made without that latency (CarRacing, clean driving, `hard`: `diffnet` +7.9 points,
 BENCHMARKS.md "Pushes made in the picture"), but the lead must be the car's own, which training does not
 know, and on a recording made under latency the labels already lead (the expert counts its commands in
 flight): another lead there cost 16 points.
 
-So the models that use time learn one extra output per lead in `DEFAULT_LEADS_S` ("steering@0.10s"), each
-the label of the frame that lead after its own *less the latency the recording was made under*
-(its manifest's `source.details.conditions.latency_ms`; imports that do not say count as 0): every head
-means "the command that should act this long after the picture", whatever the recording. The run
-records the lead each steering column stands for (`RunData.steer_leads_s`: the recording's own latency
-for the plain "steering", then the heads'). Open-loop evaluation reads the plain "steering" (the recorded
-label); a drive, record-sim's model driver and `Steerer.from_run(latency_s=...)` pick the column whose
-lead is nearest the car's latency (the simulator's `--latency-ms`), as openpilot samples its plan at the
-car's actuator delay. With no latency given, the plain "steering" steers, as before.
+`--lead-heads-s 0.05,0.1,0.15,0.2` gives the model one more output per lead ("steering@0.10s"), each the
+label of the frame that lead after its own *less the latency the recording was made under* (its
+manifest's `source.details.conditions.latency_ms`; imports that do not say count as 0): every head means
+"the command that should act this long after the picture", whatever the recording. The run records the
+lead each steering column stands for (`RunData.steer_leads_s`: the recording's own latency for the plain
+"steering", then the heads'). Open-loop evaluation reads the plain "steering" (the recorded label); a
+drive, record-sim's model driver, `serve`, `export` and `Steerer.from_run(latency_s=...)` pick the column
+whose lead is nearest the car's latency (the simulator's `--latency-ms`), as openpilot samples its plan at
+the car's actuator delay. With no latency given, the plain "steering" steers, as before.
 
-Single-frame models get no heads by default: `pilotnet` with the lead drove worse (33.4% against 46.1%;
-the lead needs motion to pay). The heads cost one linear output each.
+Not a default (BENCHMARKS.md, "Lead heads"; 3 seeds, CarRacing, 20 held-out tracks under `hard`): from
+clean driving the heads, driven at 100 ms, left `diffnet` level with its defaults (-0.3 points, paired 95%
+interval -5.6 to +5.2, where one lead of 0.1 s had given +7.9) and `cnn_gru` too (+2.9, -5.2 to +10.3);
+on a recording made under `hard` `cnn_gru` -1.7 (-4.4 to +0.7). They cost `diffnet`'s plain output 57% in
+validation RMSE (its 10-unit last layer serves five outputs). So a run has none unless asked for.
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from timesteer.data.recording import Recording
 from timesteer.train.checkpoint import checkpoint_field, load_checkpoint
 from timesteer.train.config import TrainConfig
 
-# Every 50 ms up to 200 ms: a car's camera-to-wheel delay, from a fast loop to a slow one.
-DEFAULT_LEADS_S = (0.05, 0.1, 0.15, 0.2)
 PREFIX = "steering@"
 
 
@@ -78,19 +79,15 @@ def with_lead_heads_settled(saved: TrainConfig) -> TrainConfig:
     return saved if saved.lead_heads_s is not None else replace(saved, lead_heads_s=())
 
 
-def with_default_lead_heads(cfg: TrainConfig, time_model: bool, resume: bool = False) -> tuple[TrainConfig, str | None]:
-    """`cfg` with `lead_heads_s` settled, and a line saying what the default chose (None where the user set
-    it, the model gets none, or the run goes on from weights: a resumed run keeps its checkpoint's heads,
-    and one started from `--init RUN` (DAgger's rounds) RUN's, none for a checkpoint older than them)."""
+def with_default_lead_heads(cfg: TrainConfig, resume: bool = False) -> TrainConfig:
+    """`cfg` with `lead_heads_s` settled: none unless asked for (measured, not a default: above), except a
+    run that goes on from weights: a resumed run keeps its checkpoint's heads, and one started from `--init
+    RUN` (DAgger's rounds) RUN's, none for a checkpoint older than them. A user's setting is kept."""
     if cfg.lead_heads_s is not None:
-        return cfg, None
+        return cfg
     last = Path(cfg.out) / "last.pt"
     if resume and last.is_file():
-        return replace(cfg, lead_heads_s=_from_checkpoint(last)), None
+        return replace(cfg, lead_heads_s=_from_checkpoint(last))
     if cfg.init and (Path(cfg.init) / "best.pt").is_file():  # a missing one is --init's own error, later
-        return replace(cfg, lead_heads_s=_from_checkpoint(Path(cfg.init) / "best.pt")), None
-    leads = DEFAULT_LEADS_S if time_model else ()
-    said = (f"also learns the steering for a car whose commands act {', '.join(f'{v * 1000:g}' for v in leads)} ms "
-            "after the picture (a drive picks the one for its latency); --lead-heads-s '' turns them off"
-            ) if leads else None
-    return replace(cfg, lead_heads_s=leads), said
+        return replace(cfg, lead_heads_s=_from_checkpoint(Path(cfg.init) / "best.pt"))
+    return replace(cfg, lead_heads_s=())
