@@ -88,14 +88,17 @@ VARIANTS = {
     # and time warp, as `cnn_gru`'s defaults have it since: for Duckietown's dashcam
     "cnn_gru+push+persec+warp1": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP],
     # Lead heads (train/lead_heads.py): one output per lead, the drive steering with the one for its latency
-    # (`hard`: 100 ms). With pushes and motion per distance (and time warp for `cnn_gru`): the defaults since
-    # 2026-12-07 on clean driving.
+    # (`hard`: 100 ms), on top of the defaults of 2026-12-07 (pushes, motion per distance, for `cnn_gru` on
+    # clean driving time warp). Measured level with them: an option, not a default.
     "diffnet+push+perdist+heads": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *HEADS],
     "cnn_gru+push+perdist+warp1+heads": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment",
                                          PUSH_WARP, *HEADS],
     # and on disturbed driving, where the plain steering already leads by the recording's latency and steers
     # under `hard` (the defaults there: no time warp)
     "cnn_gru+push+perdist+heads": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment", PUSH, *HEADS],
+    # through Duckietown's dashcam (its defaults: motion per second)
+    "cnn_gru+push+persec+warp1+heads": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP,
+                                        *HEADS],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
