@@ -21,7 +21,6 @@ from timesteer.train.lead_heads import (
     column_for_latency,
     head_name,
     recorded_latency_s,
-    steering_columns,
     with_default_lead_heads,
 )
 from timesteer.train.loop import loss_terms
@@ -57,8 +56,6 @@ def test_the_head_nearest_the_latency_steers():
     assert column_for_latency(leads, 5.0) == 4, "past the last head: the last"
     assert column_for_latency([0.1, 0.05, 0.1], 0.1) == 0, "a tie goes to the plain steering"
     assert column_for_latency([], 0.1) == 0, "a run from before the heads"
-    assert steering_columns(["steering", head_name(0.1), head_name(0.2), "speed"]) == 3
-    assert steering_columns(["steering", "speed"]) == 1
 
 
 LEADS = (0.05, 0.1, 0.15, 0.2)  # the set the guide suggests

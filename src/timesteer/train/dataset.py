@@ -187,7 +187,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         index = np.concatenate([lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps))
                                 + d.offset for d, r in zip(drives, latency, strict=True)])
         targets[:, k] = np.concatenate([d.rec.signals["steering"] for d in drives])[index]
-    trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]
+    trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]  # mixed latencies: their mean
     steer_leads_s = (sum(trained) / len(trained) + cfg.label_lead_s, *heads)
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
     rate = cfg.augment.push_rate_hz
@@ -196,6 +196,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     else:
         pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
     if pushes is not None and heads:  # the corrections each head's labels hold: at its own lead
+        # One lead per head for every lane: the first training recording's latency (mixed ones: approximate).
         r = next(r for d, r in zip(drives, latency, strict=True) if d.train_spans)
         pushes = replace(pushes, head_lead_frames=tuple(round((v - r) * fps) for v in heads))
     per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None

@@ -47,11 +47,6 @@ def is_lead_head(output: str) -> bool:
     return output.startswith(PREFIX)
 
 
-def steering_columns(outputs: Sequence[str]) -> int:
-    """How many of `outputs` are steering (the plain one first, then its lead heads, then auxiliary targets)."""
-    return 1 + sum(1 for o in outputs[1:] if is_lead_head(o))
-
-
 def recorded_latency_s(rec: Recording) -> float:
     """The latency `rec` was driven under, as its manifest says (a simulator recording's conditions); 0
     where it does not say (a real car's recording: the driver's hands were not delayed)."""
