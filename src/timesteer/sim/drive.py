@@ -124,7 +124,8 @@ def drive(cfg: DriveConfig) -> dict[str, Any]:
         "frame_skip": frame_skip,
         "sim": sim,
         # The lead the steering output was learned for: a model with lead heads steers with the one nearest
-        # the conditions' latency (train/lead_heads.py); None for the expert and runs without heads.
+        # the conditions' latency (train/lead_heads.py), one without steers with its plain output (the latency
+        # its recording was made under); None for the expert and runs trained before the heads.
         "steer_lead_s": results[0].get("steer_lead_s") if results else None,
         "tracks": results,
     }

@@ -43,7 +43,7 @@ class ModelDriver(NamedTuple):
     reset: Callable[[], None]  # a new drive (after an intervention)
     issued: Callable[[float], None]  # the command the car was given at this frame (the expert's, in a takeover)
     speed: Callable[[float], None]  # the car's speed (m/s, the unit record-sim writes) when the frame was taken
-    lead_s: float | None = None  # the latency the steering output was learned for (None: a run without heads)
+    lead_s: float | None = None  # the latency the steering output was learned for (None: a run from before it)
 
 
 def model_policy(run_dir: str, checkpoint: Which = "best", device: str = "cpu",

@@ -173,7 +173,7 @@ def metadata(info: RunInfo, model: SteeringModel, state_shapes: list[tuple[int, 
         "timesteer.steering_unit": steer.unit,
         "timesteer.steering_to_rad": json.dumps(steer.to_rad),
         "timesteer.fps": json.dumps(info.data.fps),
-        # The latency the `steering` output was learned for (a lead head, train/lead_heads.py); null: no heads.
+        # The latency the `steering` output was learned for (train/lead_heads.py); null: a run from before it.
         "timesteer.steer_lead_s": json.dumps(info.data.steer_leads_s[model.steer_column]
                                              if info.data.steer_leads_s else None),
         "timesteer.state": json.dumps({"shapes": [list(s) for s in state_shapes],

@@ -64,8 +64,8 @@ class Steerer:
         self.frames_given = 0
         self.slow_warned = False
         self._late: deque[bool] = deque(maxlen=10)
-        # The latency the steering output was learned for (a run's lead head, train/lead_heads.py); None where
-        # the model has no heads or it is not known (an exported file).
+        # The latency the steering output was learned for (a run's lead head or plain steering,
+        # train/lead_heads.py); None where it is not known (a run or an exported file from before the heads).
         self.lead_s: float | None = None
         self._last_t: float | None = None
         self._next_due: float | None = None
