@@ -22,8 +22,9 @@ the car's actuator delay. With no latency given, the plain "steering" steers, as
 Not a default (BENCHMARKS.md, "Lead heads"; 3 seeds, CarRacing, 20 held-out tracks under `hard`): from
 clean driving the heads, driven at 100 ms, left `diffnet` level with its defaults (-0.3 points, paired 95%
 interval -5.6 to +5.2, where one lead of 0.1 s had given +7.9) and `cnn_gru` too (+2.9, -5.2 to +10.3);
-on a recording made under `hard` `cnn_gru` -1.7 (-4.4 to +0.7). They cost `diffnet`'s plain output 57% in
-validation RMSE (its 10-unit last layer serves five outputs). So a run has none unless asked for.
+on a recording made under `hard` `cnn_gru` -1.7 (-4.4 to +0.7); through Duckietown's dashcam `cnn_gru`
++5.2 (-0.8 to +11.7, every seed better). They cost `diffnet`'s plain output 57% in validation RMSE (its
+10-unit last layer serves five outputs). So a run has none unless asked for.
 """
 
 from __future__ import annotations
