@@ -121,6 +121,13 @@ class Source:
     path: str
     details: dict[str, Any] = field(default_factory=dict)
 
+    def condition(self, name: str) -> float:
+        """A driving condition the recording was made under (`noise`, `latency_ms`, ...), as a simulator
+        recording's `details.conditions` says; 0 where it does not say (a real car's import)."""
+        conditions = self.details.get("conditions")
+        value = conditions.get(name, 0.0) if isinstance(conditions, dict) else 0.0
+        return float(value) if isinstance(value, int | float) else 0.0
+
 
 @dataclass
 class Manifest:

@@ -183,10 +183,11 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
             d.rec.segments))], lead)]
     # Each head: the label `lead` after its frame less the latency its recording was made under.
     latency = [recorded_latency_s(d.rec) for d in drives]
+    steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if heads else None
     for k, lead_s in enumerate(heads, start=1):
         index = np.concatenate([lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps))
                                 + d.offset for d, r in zip(drives, latency, strict=True)])
-        targets[:, k] = np.concatenate([d.rec.signals["steering"] for d in drives])[index]
+        targets[:, k] = steering[index]
     trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]  # mixed latencies: their mean
     steer_leads_s = (sum(trained) / len(trained) + cfg.label_lead_s, *heads)
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
@@ -197,8 +198,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         pushes = _push_source(drives, primary.name, lead) if rate > 0 else None
     if pushes is not None and heads:  # the corrections each head's labels hold: at its own lead
         # One lead per head for every lane: the first training recording's latency (mixed ones: approximate).
-        r = next(r for d, r in zip(drives, latency, strict=True) if d.train_spans)
-        pushes = replace(pushes, head_lead_frames=tuple(round((v - r) * fps) for v in heads))
+        pushes = replace(pushes, head_lead_frames=tuple(round((v - trained[0]) * fps) for v in heads))
     per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame,
                      steer_leads_s)

@@ -51,9 +51,7 @@ def is_lead_head(output: str) -> bool:
 def recorded_latency_s(rec: Recording) -> float:
     """The latency `rec` was driven under, as its manifest says (a simulator recording's conditions); 0
     where it does not say (a real car's recording: the driver's hands were not delayed)."""
-    conditions = rec.manifest.source.details.get("conditions")
-    ms = conditions.get("latency_ms", 0.0) if isinstance(conditions, dict) else 0.0
-    return float(ms) / 1000.0 if isinstance(ms, int | float) and ms > 0 else 0.0
+    return max(0.0, rec.manifest.source.condition("latency_ms")) / 1000.0
 
 
 def column_for_latency(leads_s: Sequence[float], latency_s: float) -> int:

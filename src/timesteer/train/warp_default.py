@@ -66,9 +66,7 @@ def with_time_warp_settled(saved: TrainConfig) -> TrainConfig:
 
 def driven_disturbed(rec: Recording) -> bool:
     """Whether `rec` says it was driven under steering disturbances (a simulator recording's conditions)."""
-    conditions = rec.manifest.source.details.get("conditions")
-    noise = conditions.get("noise", 0.0) if isinstance(conditions, dict) else 0.0
-    return isinstance(noise, int | float) and noise > 0
+    return rec.manifest.source.condition("noise") > 0
 
 
 def with_default_time_warp(cfg: TrainConfig, resume: bool = False,
