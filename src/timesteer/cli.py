@@ -39,6 +39,12 @@ def _quiet_flag(p: argparse.ArgumentParser, **kwargs: Any) -> None:
     p.add_argument("--quiet", **{"action": "store_true", "help": "no progress bars", **kwargs})
 
 
+def _latency_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="the car's latency (camera to wheel): a model with lead heads steers with the output learned "
+                        "for the nearest (default 0: the plain steering)")
+
+
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=None, sort_keys=False))
 
@@ -502,9 +508,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                         "checked against the float step")
     p.add_argument("--calibrate", metavar="REC",
                    help="recording whose frames calibrate --int8 (default: the run's training recording)")
-    p.add_argument("--latency-ms", type=float, default=0.0,
-                   help="the car's latency (camera to wheel): a model with lead heads steers with the output learned "
-                        "for the nearest (default 0: the plain steering)")
+    _latency_flag(p)
 
 
 @command("export", "export one streaming step (frame + state in, steering + state out) to ONNX", _export_args)
@@ -566,9 +570,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="run the model in PyTorch, or exported to ONNX Runtime (onnx-int8: int8 convolutions, "
                         "calibrated on the run's recording)")
     p.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
-    p.add_argument("--latency-ms", type=float, default=0.0,
-                   help="the car's latency (camera to wheel): a model with lead heads steers with the output learned "
-                        "for the nearest (default 0: the plain steering)")
+    _latency_flag(p)
 
 
 @command("serve", "Socket.IO drive server for the Udacity self-driving car simulator", _serve_args)

@@ -49,7 +49,8 @@ class Steerer:
     DUE_TOLERANCE = 0.1
 
     def __init__(self, model: SteeringModel | Step, preprocessing: Preprocessing, unit: str = "rad",
-                 gap_reset_s: float | None = None, fps: float | None = None, to_rad: float | None = None) -> None:
+                 gap_reset_s: float | None = None, fps: float | None = None, to_rad: float | None = None,
+                 lead_s: float | None = None) -> None:
         self.runner: Step = TorchStep(model) if isinstance(model, SteeringModel) else model
         self.model = model if isinstance(model, SteeringModel) else None
         self.to_rad = to_rad
@@ -66,7 +67,7 @@ class Steerer:
         self._late: deque[bool] = deque(maxlen=10)
         # The latency the steering output was learned for (a run's lead head or plain steering,
         # train/lead_heads.py); None where it is not known (a run or an exported file from before the heads).
-        self.lead_s: float | None = None
+        self.lead_s = lead_s
         self._last_t: float | None = None
         self._next_due: float | None = None
         self._stepped_t: float | None = None  # the timestamp of the frame the model last stepped on
@@ -79,9 +80,8 @@ class Steerer:
     def sharing(self, runner: Step | None = None) -> Steerer:
         """A new Steerer with this one's preprocessing, unit and clock, its own state, stepping with
         `runner` (by default this one's: one loaded model serving many connections)."""
-        shared = Steerer(runner or self.runner, self.pre, self.unit, self.gap_reset_s, self.fps, self.to_rad)
-        shared.lead_s = self.lead_s
-        return shared
+        return Steerer(runner or self.runner, self.pre, self.unit, self.gap_reset_s, self.fps, self.to_rad,
+                       self.lead_s)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: Which = "best", device: str = "cpu",
@@ -105,10 +105,8 @@ class Steerer:
             if backend == "onnx-int8":
                 data = int8_bytes(data, run.model, run.info)
             runner = OnnxStep(data, threads)
-        steerer = cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
-                      run.data.steering.to_rad)
-        steerer.lead_s = lead_s
-        return steerer
+        return cls(runner, Preprocessing.from_run_info(run.info), run.steering_unit, gap, fps,
+                   run.data.steering.to_rad, lead_s)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int = 0) -> Steerer:
@@ -122,9 +120,7 @@ class Steerer:
                             meta["height"], meta["width"])
         fps = meta["fps"]
         gap = max(0.5, 5.0 / fps) if fps else None
-        steerer = cls(runner, pre, meta["unit"], gap, fps, meta["to_rad"])
-        steerer.lead_s = meta["lead_s"]
-        return steerer
+        return cls(runner, pre, meta["unit"], gap, fps, meta["to_rad"], meta["lead_s"])
 
     @classmethod
     def load(cls, source: str | Path, backend: Backend = "torch", threads: int = 0, latency_s: float = 0.0) -> Steerer:
