@@ -103,8 +103,7 @@ VARIANTS = {
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
 # "+perdist" or "+persec" keep the motion as read, as they were measured (as_read.py).
-# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without,
-# and lead heads (since 2026-12-07): the variants that do not ask for them have none.
+# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without.
 def _with(args: list[str], flag: str, settle) -> list[str]:
     """`args` with the JSON after `flag` passed through `settle(model, dict)` (added when it says more)."""
     model = args[args.index("--model") + 1]
@@ -116,9 +115,7 @@ def _with(args: list[str], flag: str, settle) -> list[str]:
 
 
 def _as_measured(args: list[str]) -> list[str]:
-    # Lead heads, the default of the models that use time since 2026-12-07: none unless a variant asks.
-    heads = [] if "--lead-heads-s" in args else ["--lead-heads-s", ""]
-    return [*_with(_with(args, "--model-config", as_read), "--augment", without_warp), *heads]
+    return _with(_with(args, "--model-config", as_read), "--augment", without_warp)
 
 
 VARIANTS = {name: _as_measured(args) for name, args in VARIANTS.items()}
