@@ -1,6 +1,7 @@
 """Lead heads (`--lead-heads-s`): a model also learns the steering for a few latencies ahead (labels less
 the latency their recording was made under, pushes corrected at each head's lead), and whoever drives picks
-the head nearest the car's latency; none by default, and a resume and `--init` keep their checkpoint's."""
+the head nearest the car's latency; `diffnet` and `cnn_gru` get one at 0.1 s by default where the recordings
+were made without latency, and a resume and `--init` keep their checkpoint's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from tests.helpers import make_recording
+from timesteer.config import to_dict
 from timesteer.data.augment import AugmentConfig, LaneParams, apply
 from timesteer.data.recording import Recording
 from timesteer.train import TrainConfig, train
@@ -19,6 +21,7 @@ from timesteer.train.checkpoint import load_checkpoint, save_checkpoint
 from timesteer.train.dataset import lead_index, load_train_data
 from timesteer.train.lead_heads import (
     column_for_latency,
+    default_lead_heads,
     head_name,
     recorded_latency_s,
     with_default_lead_heads,
@@ -61,10 +64,28 @@ def test_the_head_nearest_the_latency_steers():
 LEADS = (0.05, 0.1, 0.15, 0.2)  # the set the guide suggests
 
 
-def test_none_by_default_and_the_users_kept(rec, tmp_path):
-    for model in ("cnn_gru", "diffnet", "pilotnet"):
-        assert with_default_lead_heads(_cfg(rec, tmp_path / model, model)).lead_heads_s == (), model
-    assert with_default_lead_heads(_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,))).lead_heads_s == (0.3,)
+def test_the_default_head_where_the_recordings_were_made_without_latency(rec, tmp_path):
+    for model in ("cnn_gru", "diffnet", "pilotnet", "conv3d_lstm"):
+        cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / model, model))
+        assert cfg.lead_heads_s == default_lead_heads(model), model
+        assert (said is not None) == bool(default_lead_heads(model)), model
+    assert default_lead_heads("cnn_gru") == (0.1,) and default_lead_heads("pilotnet") == ()
+    cfg, said = with_default_lead_heads(_cfg(rec, tmp_path / "a"))
+    assert "0.1 s" in said and "--lead-heads-s ''" in said
+    # The user's setting is kept, none included.
+    assert with_default_lead_heads(_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,))) == \
+        (_cfg(rec, tmp_path / "c", lead_heads_s=(0.3,)), None)
+    assert with_default_lead_heads(_cfg(rec, tmp_path / "d", lead_heads_s=()))[0].lead_heads_s == ()
+
+
+def test_no_default_head_where_every_recording_already_leads_by_it(rec, tmp_path):
+    late = _driven_with_latency(rec, tmp_path / "late", 100.0)
+    cfg, said = with_default_lead_heads(_cfg(late, tmp_path / "a"))
+    assert cfg.lead_heads_s == () and "100 ms" in said and "--lead-heads-s 0.1 asks" in said
+    half = _driven_with_latency(rec, tmp_path / "half", 50.0)
+    assert with_default_lead_heads(_cfg(half, tmp_path / "b"))[0].lead_heads_s == (0.1,), "50 ms: still ahead"
+    mixed = TrainConfig.from_dict({**to_dict(_cfg(late, tmp_path / "c")), "data": [str(late), str(rec)]})
+    assert with_default_lead_heads(mixed)[0].lead_heads_s == (0.1,), "one clean recording keeps it"
 
 
 def test_each_head_learns_the_label_its_lead_later_less_the_recordings_latency(rec, tmp_path):
@@ -152,15 +173,15 @@ def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path):
         np.testing.assert_allclose(got, every[0, :, column].numpy(), rtol=1e-3, atol=1e-4, err_msg=str(latency_ms))
 
 
-def test_a_default_run_has_none_and_resume_and_init_keep_theirs(rec, tmp_path):
+def test_a_default_run_has_its_head_and_resume_and_init_keep_theirs(rec, tmp_path):
     train(_cfg(rec, tmp_path / "plain"))
     info = json.loads((tmp_path / "plain" / "run.json").read_text())
-    assert info["data"]["outputs"] == ["steering"] and info["config"]["lead_heads_s"] == []
-    train(_cfg(rec, tmp_path / "heads", lead_heads_s=(0.1,)))
+    assert info["data"]["outputs"] == ["steering", head_name(0.1)] and info["config"]["lead_heads_s"] == [0.1]
+    train(_cfg(rec, tmp_path / "heads", lead_heads_s=(0.2,)))
     train(_cfg(rec, tmp_path / "heads", epochs=2), resume=True)
-    assert json.loads((tmp_path / "heads" / "run.json").read_text())["data"]["outputs"] == ["steering", head_name(0.1)]
+    assert json.loads((tmp_path / "heads" / "run.json").read_text())["data"]["outputs"] == ["steering", head_name(0.2)]
     train(_cfg(rec, tmp_path / "from-heads", init=str(tmp_path / "heads")))
-    assert json.loads((tmp_path / "from-heads" / "run.json").read_text())["config"]["lead_heads_s"] == [0.1]
+    assert json.loads((tmp_path / "from-heads" / "run.json").read_text())["config"]["lead_heads_s"] == [0.2]
     run = tmp_path / "old"
     train(_cfg(rec, run, lead_heads_s=()))
     payload = load_checkpoint(run / "last.pt")  # a run from before the heads: its config does not say

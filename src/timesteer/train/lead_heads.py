@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from timesteer.data.drives import resolve_drives
 from timesteer.data.recording import Recording
 from timesteer.train.checkpoint import checkpoint_field, load_checkpoint
 from timesteer.train.config import TrainConfig
@@ -73,15 +74,43 @@ def with_lead_heads_settled(saved: TrainConfig) -> TrainConfig:
     return saved if saved.lead_heads_s is not None else replace(saved, lead_heads_s=())
 
 
-def with_default_lead_heads(cfg: TrainConfig, resume: bool = False) -> TrainConfig:
-    """`cfg` with `lead_heads_s` settled: none unless asked for (measured, not a default: above), except a
-    run that goes on from weights: a resumed run keeps its checkpoint's heads, and one started from `--init
-    RUN` (DAgger's rounds) RUN's, none for a checkpoint older than them. A user's setting is kept."""
+# The measured defaults, by registered model name (one head, at 0.1 s: see the module's docstring); every
+# other model: none.
+DEFAULT_LEAD_HEADS_S: dict[str, tuple[float, ...]] = {"diffnet": (0.1,), "cnn_gru": (0.1,)}
+
+
+def default_lead_heads(model: str) -> tuple[float, ...]:
+    """The heads `model` gets by default on recordings made without latency."""
+    return DEFAULT_LEAD_HEADS_S.get(model, ())
+
+
+def with_default_lead_heads(cfg: TrainConfig, resume: bool = False) -> tuple[TrainConfig, str | None]:
+    """`cfg` with `lead_heads_s` settled, and what the default chose (a line for the run's first lines; None
+    where the user set them, the model has none by default, or the run goes on from weights). A user's
+    setting is kept; a resumed run keeps its checkpoint's heads, and one started from `--init RUN` (DAgger's
+    rounds) RUN's, none for a checkpoint older than them. Otherwise the model's default heads, less those
+    whose lead every recording it trains on (`cfg.data`) already covers with its own latency (there the
+    head's label would be the plain one's, or earlier)."""
     if cfg.lead_heads_s is not None:
-        return cfg
+        return cfg, None
     last = Path(cfg.out) / "last.pt"
     if resume and last.is_file():
-        return replace(cfg, lead_heads_s=_from_checkpoint(last))
+        return replace(cfg, lead_heads_s=_from_checkpoint(last)), None
     if cfg.init and (Path(cfg.init) / "best.pt").is_file():  # a missing one is --init's own error, later
-        return replace(cfg, lead_heads_s=_from_checkpoint(Path(cfg.init) / "best.pt"))
-    return replace(cfg, lead_heads_s=())
+        return replace(cfg, lead_heads_s=_from_checkpoint(Path(cfg.init) / "best.pt")), None
+    leads = default_lead_heads(cfg.model)
+    if not leads:
+        return replace(cfg, lead_heads_s=()), None
+    recordings = [Recording.open(e.path) for e in resolve_drives(cfg.data_list)]
+    covered_s = min((recorded_latency_s(r) for r in recordings), default=0.0)
+    kept = tuple(lead for lead in leads if lead > covered_s + 1e-9)
+    shown = ",".join(f"{lead:g}" for lead in leads)
+    if not kept:
+        said = (f"no lead head, since every recording was made under {covered_s * 1000:.0f} ms of latency, so its "
+                f"labels already lead by that (the default for {cfg.model} is a head for {shown} s on recordings "
+                f"made without); --lead-heads-s {shown} asks for it")
+    else:
+        said = (f"a lead head for {', '.join(f'{lead:g}' for lead in kept)} s (the steering that should act that "
+                f"long after the picture; a car with about that latency steers with it), the default for "
+                f"{cfg.model}; --lead-heads-s '' turns it off")
+    return replace(cfg, lead_heads_s=kept), said

@@ -144,7 +144,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     cfg, motion = default_motion(cfg, resume)
     aux = tuple(getattr(model_config(cfg.model, cfg.model_config), "aux", ()))
     probe = create_model(cfg.model, **cfg.model_config)  # a throwaway, for its kind and inputs only
-    cfg = with_default_lead_heads(cfg, resume)
+    cfg, heads_said = with_default_lead_heads(cfg, resume)
     data = load_train_data(cfg, aux, uses_time(probe), distances=probe.distance_input,
                            per_second=probe.distance_per_second)
     pushes_said = (f"pushes made in the picture ({DEFAULT_PUSH_RATE_HZ:g} a second), the default for models that "
@@ -152,7 +152,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                    "them off") if cfg.augment.push_rate_hz is None and data.pushes is not None else None
     cfg = with_default_pushes(cfg, data)
     cfg, warp_said = with_default_time_warp(cfg, resume, [d.rec for d in data.drives if d.train_spans])
-    said = [pushes_said, warp_said, motion.describe() if motion is not None else None]
+    said = [pushes_said, warp_said, heads_said, motion.describe() if motion is not None else None]
     d, device = init_distributed(cfg.device)
     if d.is_main and cfg.progress and not resume:
         for line in filter(None, said):
