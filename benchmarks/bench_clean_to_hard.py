@@ -42,6 +42,7 @@ PUSH = '{"push_rate_hz": 0.5}'  # the settings every "+push" variant was measure
 PUSH_WARP = '{"push_rate_hz": 0.5, "time_warp": 1.0}'
 LEAD = ["--label-lead-s", "0.1"]
 HEADS = ["--lead-heads-s", "0.05,0.1,0.15,0.2"]
+HEAD01 = ["--lead-heads-s", "0.1"]
 
 VARIANTS = {
     "pilotnet": ["--model", "pilotnet"],
@@ -99,11 +100,20 @@ VARIANTS = {
     # through Duckietown's dashcam (its defaults: motion per second)
     "cnn_gru+push+persec+warp1+heads": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP,
                                         *HEADS],
+    # One head, at 0.1 s (the default of `diffnet` and `cnn_gru` on clean recordings since 2026-12-07: one head
+    # drove better than four)
+    "diffnet+push+perdist+head01": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH, *HEAD01],
+    "cnn_gru+push+perdist+warp1+head01": ["--model", "cnn_gru", "--model-config", PER_DISTANCE, "--augment",
+                                          PUSH_WARP, *HEAD01],
+    "cnn_gru+push+persec+warp1+head01": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP,
+                                         *HEAD01],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
 # "+perdist" or "+persec" keep the motion as read, as they were measured (as_read.py).
-# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without.
+# Likewise time warp, `cnn_gru`'s default since the same day: the variants that do not set it go without,
+# and a lead head at 0.1 s, the default of `diffnet` and `cnn_gru` on clean recordings since 2026-12-07: the
+# variants that do not ask for heads have none.
 def _with(args: list[str], flag: str, settle) -> list[str]:
     """`args` with the JSON after `flag` passed through `settle(model, dict)` (added when it says more)."""
     model = args[args.index("--model") + 1]
@@ -115,7 +125,9 @@ def _with(args: list[str], flag: str, settle) -> list[str]:
 
 
 def _as_measured(args: list[str]) -> list[str]:
-    return _with(_with(args, "--model-config", as_read), "--augment", without_warp)
+    # Lead heads (a default since 2026-12-07): none unless a variant asks.
+    heads = [] if "--lead-heads-s" in args else ["--lead-heads-s", ""]
+    return [*_with(_with(args, "--model-config", as_read), "--augment", without_warp), *heads]
 
 
 VARIANTS = {name: _as_measured(args) for name, args in VARIANTS.items()}

@@ -53,8 +53,10 @@ VARIANTS = {
 }
 # The motion measured against the distance travelled is the default since 2026-12-06 where the speed is recorded:
 # the variants without "+perdist" keep the motion as read, as they were measured (as_read.py).
-# Likewise time warp, `cnn_gru`'s default since later that day: the variants that do not set it go without.
+# Likewise time warp, `cnn_gru`'s default since later that day: the variants that do not set it go without,
+# and lead heads (a default since 2026-12-07; open loop reads the plain steering, but a head shares its training).
 for _spec in VARIANTS.values():
+    _spec.setdefault("lead_heads_s", [])
     if config := as_read(_spec["model"], _spec.get("model_config", {})):
         _spec["model_config"] = config
     if augment := without_warp(_spec["model"], _spec.get("augment", {})):
