@@ -106,8 +106,8 @@ def with_default_lead_heads(cfg: TrainConfig, resume: bool = False) -> tuple[Tra
     kept = tuple(lead for lead in leads if lead > covered_s + 1e-9)
     shown = ",".join(f"{lead:g}" for lead in leads)
     if not kept:
-        said = (f"no lead head, since every recording was made under {covered_s * 1000:.0f} ms of latency, so its "
-                f"labels already lead by that (the default for {cfg.model} is a head for {shown} s on recordings "
+        said = (f"no lead head, since every recording was made under {covered_s * 1000:.0f} ms of latency or more, so "
+                f"its labels already lead by that (the default for {cfg.model} is a head for {shown} s on recordings "
                 f"made without); --lead-heads-s {shown} asks for it")
     else:
         said = (f"a lead head for {', '.join(f'{lead:g}' for lead in kept)} s (the steering that should act that "
