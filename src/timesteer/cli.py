@@ -185,7 +185,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lead-heads-s", type=_seconds_list, metavar="S,S,...",
                    help="also learn the steering for cars whose commands act this long after the picture, one "
                         "output each, e.g. 0.05,0.1,0.15,0.2; `drive`, `serve` and `export` steer with the one "
-                        "nearest their --latency-ms (default: none)")
+                        "nearest their --latency-ms (default: 0.1 for diffnet and cnn_gru on recordings made without "
+                        "latency, else none; '' for none)")
     p.add_argument("--augment", type=json.loads, help='augmentation options as JSON, e.g. \'{"flip": 0}\'; '
                    "by default models that use time get pushes where the recording allows, and cnn_gru time warp on "
                    "clean driving "

@@ -57,8 +57,9 @@ class TrainConfig:
     # delay) gets them in time. 0: the frame's own label.
     label_lead_s: Annotated[float, Range(0, 10)] = 0.0
     # Lead heads (train/lead_heads.py): one more output per lead, the steering for a car whose commands act
-    # that many seconds after the picture; a drive picks the one for its latency. None: the default, none
-    # (measured level with the defaults); a resumed or --init run keeps its checkpoint's.
+    # that many seconds after the picture; a drive picks the one for its latency. None: the default, one at
+    # 0.1 s for diffnet and cnn_gru unless every recording was made under that latency, none for the other
+    # models; a resumed or --init run keeps its checkpoint's.
     lead_heads_s: Annotated[tuple[float, ...] | None, Range(0.01, 10)] = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     camera: str | None = None  # primary camera (default: the recording's first)

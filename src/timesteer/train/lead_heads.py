@@ -19,12 +19,17 @@ drive, record-sim's model driver, `serve`, `export` and `Steerer.from_run(latenc
 whose lead is nearest the car's latency (the simulator's `--latency-ms`), as openpilot samples its plan at
 the car's actuator delay. With no latency given, the plain "steering" steers, as before.
 
-Not a default (BENCHMARKS.md, "Lead heads"; 3 seeds, CarRacing, 20 held-out tracks under `hard`): from
-clean driving the heads, driven at 100 ms, left `diffnet` level with its defaults (-0.3 points, paired 95%
-interval -5.6 to +5.2, where one lead of 0.1 s had given +7.9) and `cnn_gru` too (+2.9, -5.2 to +10.3);
-on a recording made under `hard` `cnn_gru` -1.7 (-4.4 to +0.7); through Duckietown's dashcam `cnn_gru`
-+5.2 (-0.8 to +11.7, every seed better). They cost `diffnet`'s plain output 57% in validation RMSE (its
-10-unit last layer serves five outputs). So a run has none unless asked for.
+One head at 0.1 s is the default of `diffnet` and `cnn_gru` (`DEFAULT_LEAD_HEADS_S`; BENCHMARKS.md, "One
+lead head"; 3 seeds, CarRacing, trained on clean driving, 20 held-out tracks under `hard`, where the drive
+steers with the head): `diffnet` 77.0% -> 82.0%, +4.9 points (paired 95% interval +1.2 to +8.9), and 76.3%
+-> 82.3%, +5.7 (+1.2 to +10.3), on a second recording; `cnn_gru` 62.0% -> 70.1%, +7.5 (+1.0 to +13.6);
+through Duckietown's dashcam `cnn_gru` 43.5% -> 47.5%, +2.5 (-1.7 to +7.0), level. Four heads (0.05-0.2 s)
+had left both level (-0.3 and +2.9, "Lead heads"): with five outputs the plain one's validation error rose
+57% for `diffnet`, with two 7-16%. Why 0.1 s: the middle of the latencies cars have (50-200 ms), and the one
+`hard` drives with, so measured there only. Without a latency a drive steers with the plain output, as
+before. Where every training recording was made under at least a head's lead (`--conditions hard`
+recordings: 100 ms; DAgger's drives) the head is dropped: its label would be the plain one's, so it could
+only cost (four heads there: `cnn_gru` -1.7, across zero). Other models: none until measured.
 """
 
 from __future__ import annotations
