@@ -26,8 +26,9 @@ steers with the head): `diffnet` 77.0% -> 82.0%, +4.9 points (paired 95% interva
 through Duckietown's dashcam `cnn_gru` 43.5% -> 47.5%, +2.5 (-1.7 to +7.0), level. Four heads (0.05-0.2 s)
 had left both level (-0.3 and +2.9, "Lead heads"): with five outputs the plain one's validation error rose
 57% for `diffnet`, with two 7-16%. Why 0.1 s: the middle of the latencies cars have (50-200 ms), and the one
-`hard` drives with, so measured there only. Without a latency a drive steers with the plain output, as
-before. Where every training recording was made under at least a head's lead (`--conditions hard`
+`hard` drives with, so measured there; at 150 and 200 ms no model trained on clean driving drives, with the
+head or without (it about halves the interventions). Without a latency a drive steers with the plain output,
+as before. Where every training recording was made under at least a head's lead (`--conditions hard`
 recordings: 100 ms; DAgger's drives) the head is dropped: its label would be the plain one's, so it could
 only cost (four heads there: `cnn_gru` -1.7, across zero). Other models: none until measured.
 """
