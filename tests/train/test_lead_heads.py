@@ -104,7 +104,7 @@ def test_each_head_learns_the_label_its_lead_later_less_the_recordings_latency(r
     # Driven under a latency of k1 frames: its labels already lead by k1, so the first head is the label
     # itself and the second leads by k2 - k1.
     late = _driven_with_latency(rec, tmp_path / "late", 1000.0 * k1 / fps)
-    assert recorded_latency_s(Recording.open(late)) == pytest.approx(k1 / fps)
+    assert recorded_latency_s(Recording.open(late).manifest) == pytest.approx(k1 / fps)
     data = load_train_data(_cfg(late, tmp_path / "b", lead_heads_s=heads), ())
     np.testing.assert_array_equal(data.targets[:, 1], data.targets[:, 0])
     np.testing.assert_array_equal(data.targets[:, 2], steering[lead_index(len(steering), spans, k2 - k1)])

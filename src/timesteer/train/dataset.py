@@ -182,7 +182,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         targets = targets[lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(
             d.rec.segments))], lead)]
     # Each head: the label `lead` after its frame less the latency its recording was made under.
-    latency = [recorded_latency_s(d.rec) for d in drives]
+    latency = [recorded_latency_s(d.rec.manifest) for d in drives]
     steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if heads else None
     for k, lead_s in enumerate(heads, start=1):
         index = np.concatenate([lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps))

@@ -40,7 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from timesteer.data.drives import resolve_drives
-from timesteer.data.recording import Recording
+from timesteer.data.manifest import Manifest, read_manifest
 from timesteer.train.checkpoint import checkpoint_field, load_checkpoint
 from timesteer.train.config import TrainConfig
 
@@ -55,10 +55,10 @@ def is_lead_head(output: str) -> bool:
     return output.startswith(PREFIX)
 
 
-def recorded_latency_s(rec: Recording) -> float:
-    """The latency `rec` was driven under, as its manifest says (a simulator recording's conditions); 0
-    where it does not say (a real car's recording: the driver's hands were not delayed)."""
-    return max(0.0, rec.manifest.source.condition("latency_ms")) / 1000.0
+def recorded_latency_s(manifest: Manifest) -> float:
+    """The latency a recording was driven under, as its manifest says (a simulator recording's conditions);
+    0 where it does not say (a real car's recording: the driver's hands were not delayed)."""
+    return max(0.0, manifest.source.condition("latency_ms")) / 1000.0
 
 
 def column_for_latency(leads_s: Sequence[float], latency_s: float) -> int:
@@ -107,8 +107,8 @@ def with_default_lead_heads(cfg: TrainConfig, resume: bool = False) -> tuple[Tra
     leads = default_lead_heads(cfg.model)
     if not leads:
         return replace(cfg, lead_heads_s=()), None
-    recordings = [Recording.open(e.path) for e in resolve_drives(cfg.data_list)]
-    covered_s = min((recorded_latency_s(r) for r in recordings), default=0.0)
+    # Only the manifests: the recordings themselves are opened once, by the data loading after this.
+    covered_s = min((recorded_latency_s(read_manifest(e.path)) for e in resolve_drives(cfg.data_list)), default=0.0)
     kept = tuple(lead for lead in leads if lead > covered_s + 1e-9)
     shown = ",".join(f"{lead:g}" for lead in leads)
     if not kept:
