@@ -173,8 +173,9 @@ def test_a_run_steers_with_the_head_for_its_latency(rec, tmp_path):
         np.testing.assert_allclose(got, every[0, :, column].numpy(), rtol=1e-3, atol=1e-4, err_msg=str(latency_ms))
 
 
-def test_a_default_run_has_its_head_and_resume_and_init_keep_theirs(rec, tmp_path):
-    train(_cfg(rec, tmp_path / "plain"))
+def test_a_default_run_has_its_head_and_resume_and_init_keep_theirs(rec, tmp_path, capsys):
+    train(_cfg(rec, tmp_path / "plain", progress=True))
+    assert "cnn_gru: a lead head for 0.1 s" in capsys.readouterr().out, "train() says what the default chose"
     info = json.loads((tmp_path / "plain" / "run.json").read_text())
     assert info["data"]["outputs"] == ["steering", head_name(0.1)] and info["config"]["lead_heads_s"] == [0.1]
     train(_cfg(rec, tmp_path / "heads", lead_heads_s=(0.2,)))
