@@ -53,3 +53,37 @@ def test_training_with_time_warp_reads_the_warped_frames_and_their_labels():
         assert torch.equal(shown, batch.targets[..., 0])  # each label belongs to the frame shown
         steps = torch.diff(shown, dim=1)
         assert steps.min() >= 0
+
+
+def test_a_lead_heads_label_is_the_frame_the_lane_shows_its_lead_later():
+    """A head trained for a 0.1 s latency must lead by 0.1 s of the time the lane sees: in a stretch at 2x
+    that is twice as many recorded frames, at 0.5x half as many (not its lead counted in recorded frames)."""
+    import torch
+
+    from timesteer.data.windows import plan_lanes
+    from timesteer.train.batches import BatchStream
+    from timesteer.train.dataset import lead_index
+
+    n, lead = 240, 3
+    frames = np.arange(n, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
+    steering = np.arange(n, dtype=np.float64)  # steering i on frame i
+    head_frames = lead_index(n, [(0, n)], lead)[None]
+    targets = np.stack([steering, steering[head_frames[0]]], axis=1)
+    warp = warp_index(n, [(0, n)], 1.0, np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    plan = plan_lanes([(0, n)], 4, 12, rng)
+    compared = ahead = 0
+    for batch in BatchStream([frames], targets, plan, rng, None, warp=warp, steer_columns=2,
+                             head_frames=head_frames, steering=steering):
+        shown = batch.frames[:, :, 0, 0, 0].double()
+        head = batch.targets[..., 1].double()
+        assert torch.equal(batch.targets[..., 0].double(), shown), "the plain label is the frame's own"
+        assert torch.equal(head[:, : -lead], shown[:, lead:]), "the head's: the frame shown `lead` later"
+        compared += head[:, : -lead].numel()
+        ahead += int((head - shown > lead).sum())  # further than `lead` recorded frames: a 2x stretch
+    assert compared > 100 and ahead > 10, (compared, ahead)
+    # without time warp the labels are the targets as loaded
+    for batch in BatchStream([frames], targets, plan_lanes([(0, n)], 4, 12, rng), rng, None, steer_columns=2,
+                             head_frames=head_frames, steering=steering):
+        shown = batch.frames[:, :, 0, 0, 0].double()
+        assert torch.equal(batch.targets[..., 1].double(), torch.clamp(shown + lead, max=n - 1))

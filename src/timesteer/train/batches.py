@@ -45,7 +45,8 @@ class BatchStream:
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
                  warp: np.ndarray | None = None, weights: np.ndarray | None = None,
                  pushes: PushSource | None = None, distances: np.ndarray | None = None,
-                 steer_columns: int = 1) -> None:
+                 steer_columns: int = 1, head_frames: np.ndarray | None = None,
+                 steering: np.ndarray | None = None) -> None:
         self.cameras = cameras
         self.steer_columns = steer_columns  # targets' first columns that are steering (the lead heads')
         # The distance travelled up to each frame index, so that the distance between any two frames shown
@@ -54,6 +55,10 @@ class BatchStream:
         self.distances = distances
         self.weights = weights  # (N,) loss weight per frame index; None: all alike
         self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
+        # Lead heads under time warp: a head's label is the steering the lane is shown its lead later, so
+        # that its lead holds in the time the lane sees (in a stretch at 2x, twice as many recorded frames).
+        self.head_frames = head_frames if warp is not None and steering is not None else None
+        self.steering = steering
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
         self.device = device if device is not None and device.type == "cuda" else None
         self.targets = targets
@@ -81,15 +86,14 @@ class BatchStream:
             self.params.redraw(plan.reset[step], self.aug, self.rng, side_cameras=len(self.cameras) > 1)
         params = self.params.select(self.lanes)
         reset = plan.reset[step][self.lanes]
-        idx = plan.starts[step][self.lanes, None] + np.arange(-plan.warmup, plan.seq_len)  # (B, warmup + L)
-        if self.warp is not None:
-            idx = self.warp[idx]  # the frames shown, and their labels
+        slots = plan.starts[step][self.lanes, None] + np.arange(-plan.warmup, plan.seq_len)  # (B, warmup + L)
+        idx = self.warp[slots] if self.warp is not None else slots  # the frames shown, and their labels
         frames = np.empty((len(idx), idx.shape[1], *self.cameras[0].shape[1:]), dtype=np.uint8)
         for cam in np.unique(params.camera):
             lanes = np.flatnonzero(params.camera == cam)
             frames[lanes] = self.cameras[int(cam)][idx[lanes]]
         x = torch.from_numpy(frames)
-        y = torch.from_numpy(self.targets[idx[:, plan.warmup :]].astype(np.float32))  # (B, L, K)
+        y = torch.from_numpy(self._targets(idx[:, plan.warmup :], slots[:, plan.warmup :]))  # (B, L, K)
         c = torch.from_numpy(self.commands[idx].astype(np.float32)) if self.commands is not None else None
         w = torch.from_numpy(self.weights[idx[:, plan.warmup :]]) if self.weights is not None else None
         m = torch.from_numpy(self._distances(idx)) if self.distances is not None else None
@@ -107,6 +111,16 @@ class BatchStream:
             if c is not None and params.flip.any():  # a mirrored picture was driven with the mirrored command
                 c = torch.where(torch.as_tensor(params.flip, device=c.device).view(-1, 1), -c, c)
         return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w, m)
+
+    def _targets(self, idx: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """(B, L, K) float32: the labels of the frames shown `idx` at the lanes' `slots`; under time warp each
+        lead head's is the steering of the frame the lane shows at its lead (`head_frames` of the slot)."""
+        y = self.targets[idx].astype(np.float32)
+        if self.head_frames is not None:
+            assert self.warp is not None and self.steering is not None
+            for k, frames in enumerate(self.head_frames, start=1):
+                y[..., k] = self.steering[self.warp[frames[slots]]]
+        return y
 
     def _distances(self, idx: np.ndarray) -> np.ndarray:
         """(B, T) the distance between each frame shown and the one shown before it (the first: its own

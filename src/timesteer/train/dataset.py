@@ -55,6 +55,10 @@ class TrainData:
     # The lead (s) each steering column stands for (train/lead_heads.py): the plain "steering" first (the
     # latency its recordings were made under, plus any label lead), then the lead heads'.
     steer_leads_s: tuple[float, ...] = (0.0,)
+    # Per lead head, (N,) the frame whose steering is its label (its lead counted in frames) and the
+    # steering itself: under time warp a head's label is read where the lane is shown its lead later.
+    head_frames: np.ndarray | None = None  # (heads, N)
+    steering: np.ndarray | None = None  # (N,) the recorded steering, before any label lead
 
     @property
     def first(self) -> Recording:
@@ -184,10 +188,11 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     # Each head: the label `lead` after its frame less the latency its recording was made under.
     latency = [recorded_latency_s(d.rec.manifest) for d in drives]
     steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if heads else None
-    for k, lead_s in enumerate(heads, start=1):
-        index = np.concatenate([lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps))
-                                + d.offset for d, r in zip(drives, latency, strict=True)])
-        targets[:, k] = steering[index]
+    head_frames = np.stack([np.concatenate([
+        lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps)) + d.offset
+        for d, r in zip(drives, latency, strict=True)]) for lead_s in heads]) if heads else None
+    for k in range(len(heads)):
+        targets[:, k + 1] = steering[head_frames[k]]
     trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]  # mixed latencies: their mean
     steer_leads_s = (sum(trained) / len(trained) + cfg.label_lead_s, *heads)
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
@@ -201,7 +206,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         pushes = replace(pushes, head_lead_frames=tuple(round((v - trained[0]) * fps) for v in heads))
     per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame,
-                     steer_leads_s)
+                     steer_leads_s, head_frames, steering)
 
 
 def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:
