@@ -165,37 +165,3 @@ def test_with_a_label_lead_the_correction_is_the_one_of_the_frame_ahead(tmp_path
     np.testing.assert_allclose(y[:, 1], ahead, atol=1e-6)
     np.testing.assert_allclose(y[:, 2], tracks.at(0, positions - 1, np.full(len(now), 15.0))[:, 2], atol=1e-6)
     np.testing.assert_array_equal(y[:, 3], 7.0)
-
-
-def test_under_time_warp_a_pushed_car_moves_at_the_speed_it_is_shown_at():
-    """A stretch replayed at 0.5x shows a car at half its speed: its push must drift and be brought back as
-    that car's (the offset grows by speed x sin(heading) per frame), not as the recorded one's."""
-    from timesteer.data.augment import AugmentConfig
-    from timesteer.data.push import PushSource
-    from timesteer.data.timewarp import shown_rates
-    from timesteer.data.windows import Plan
-    from timesteer.train.batches import BatchStream
-
-    n, speed_mps, period_s = 240, 15.0, 0.04
-    frames = np.zeros((n, 48, 64, 3), dtype=np.uint8)
-    frames[:, :, 30:34] = 255
-    view = ViewInFrame.of(VIEW, FrameGeometry(48, 64, 3, 48, 64))
-    aug = AugmentConfig(flip=0, brightness=0, contrast=0, shadow=0, push_rate_hz=2.0, push_react_s=0.5)
-    warp = np.arange(n) // 2  # every frame shown twice: the whole drive at 0.5x
-    rates = shown_rates(warp, [(0, n)])
-    np.testing.assert_allclose(rates[1:-1], 0.5)
-
-    def track(warp: np.ndarray | None, rates: np.ndarray | None) -> np.ndarray:
-        pushes = PushSource(view, np.full(n, speed_mps), period_s, 1.0, 0)
-        plan = Plan(np.arange(0, 200, 20)[:, None], np.array([[True]] + [[False]] * 9), 20, 0)
-        stream = BatchStream([frames], np.zeros((n, 1)), plan, np.random.default_rng(4), aug, pushes=pushes,
-                             warp=warp, warp_rates=rates)
-        assert len(list(stream)) == 10 and stream.push_tracks is not None
-        return stream.push_tracks.at(0, np.arange(5, 195), np.full(190, speed_mps))  # all reached: as made
-
-    for rows, shown_mps in ((track(warp, rates), speed_mps / 2), (track(None, None), speed_mps)):
-        offset, heading = rows[:, 0], rows[:, 1]
-        turned = np.abs(np.sin(heading[:-1])) > 1e-3
-        assert turned.sum() > 20
-        moved_mps = np.diff(offset)[turned] / (np.sin(heading[:-1][turned]) * period_s)
-        np.testing.assert_allclose(moved_mps, shown_mps, rtol=1e-6)

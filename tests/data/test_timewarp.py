@@ -87,17 +87,3 @@ def test_a_lead_heads_label_is_the_frame_the_lane_shows_its_lead_later():
                              head_frames=head_frames, steering=steering):
         shown = batch.frames[:, :, 0, 0, 0].double()
         assert torch.equal(batch.targets[..., 1].double(), torch.clamp(shown + lead, max=n - 1))
-
-
-def test_the_speed_a_frame_is_shown_at():
-    from timesteer.data.timewarp import shown_rates
-
-    # 2x, then 1x; then frames outside the span
-    index = np.concatenate([np.arange(0, 40, 2), np.arange(40, 50), np.arange(100, 110)])
-    rates = shown_rates(index, [(0, 30)])
-    np.testing.assert_allclose(rates[:19], 2.0)
-    np.testing.assert_allclose(rates[21:30], 1.0)
-    np.testing.assert_allclose(rates[30:], 1.0)  # outside the spans: as recorded, whatever the index jumps
-    warped = warp_index(5000, [(0, 5000)], 1.0, np.random.default_rng(7))
-    mean_rate = shown_rates(warped, [(0, 5000)]).mean()
-    assert 0.9 < mean_rate < 1.1, "held near real time: as much shown slower as faster"

@@ -56,14 +56,3 @@ def warp_index(length: int, spans: list[Span], share: float, rng: np.random.Gene
             position = min(max(position, v + 1 - MAX_DRIFT_FRAMES), v + 1 + MAX_DRIFT_FRAMES)
             left -= 1
     return index
-
-
-def shown_rates(index: np.ndarray, spans: list[Span]) -> np.ndarray:
-    """(length,) float64: the speed each frame index is shown at, as a multiple of the recorded one (2 in a
-    stretch at 2x, 0.5 at 0.5x, 1 outside the spans): the steps of `index` around it, averaged over the two
-    neighbours so that a stretch at 0.5x (frames shown 0, 1, 1, 2, 2, ...) reads 0.5 throughout."""
-    rates = np.ones(len(index), dtype=np.float64)
-    for a, b in spans:
-        if b - a > 1:
-            rates[a:b] = np.gradient(index[a:b].astype(np.float64))
-    return rates

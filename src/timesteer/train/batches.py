@@ -46,7 +46,7 @@ class BatchStream:
                  warp: np.ndarray | None = None, weights: np.ndarray | None = None,
                  pushes: PushSource | None = None, distances: np.ndarray | None = None,
                  steer_columns: int = 1, head_frames: np.ndarray | None = None,
-                 steering: np.ndarray | None = None, warp_rates: np.ndarray | None = None) -> None:
+                 steering: np.ndarray | None = None) -> None:
         self.cameras = cameras
         self.steer_columns = steer_columns  # targets' first columns that are steering (the lead heads')
         # The distance travelled up to each frame index, so that the distance between any two frames shown
@@ -59,9 +59,6 @@ class BatchStream:
         # that its lead holds in the time the lane sees (in a stretch at 2x, twice as many recorded frames).
         self.head_frames = head_frames if warp is not None and steering is not None else None
         self.steering = steering
-        # The speed each frame index is shown at (data/timewarp.py `shown_rates`): a pushed car in a stretch
-        # at 2x moves, and is brought back, as a car twice as fast. None: as recorded.
-        self.warp_rates = warp_rates if warp is not None else None
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
         self.device = device if device is not None and device.type == "cuda" else None
         self.targets = targets
@@ -142,17 +139,15 @@ class BatchStream:
         tracks.restart(reset, self.rng)  # every lane, as augmentation draws, so torchrun's processes agree
         self.lane_start[reset] = plan.starts[step][reset]
         lanes = np.arange(plan.lanes)[self.lanes]
-        at = plan.starts[step][lanes, None] + np.arange(-plan.warmup, plan.seq_len)  # frame index per slot
-        slots = at - self.lane_start[lanes, None]
-        speeds = pushes.speeds_mps[idx] * (self.warp_rates[at] if self.warp_rates is not None else 1.0)
-        moved = np.stack([tracks.at(int(lane), slots[i], speeds[i]) for i, lane in enumerate(lanes)])
+        slots = plan.starts[step][lanes, None] + np.arange(-plan.warmup, plan.seq_len) - self.lane_start[lanes, None]
+        moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
         m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
         x = pushes.view.move(x, m[..., 0], m[..., 1])
         leads = (pushes.lead_frames, *pushes.head_lead_frames)  # one per steering column
         steer = []
         for k, lead in enumerate(leads):
             ahead = slots[:, plan.warmup :] + lead  # a label leading its picture: the correction then
-            correction = np.stack([tracks.at(int(lane), ahead[i], speeds[i, plan.warmup :])[:, 2]
+            correction = np.stack([tracks.at(int(lane), ahead[i], pushes.speeds_mps[idx[i, plan.warmup :]])[:, 2]
                                    for i, lane in enumerate(lanes)])
             steer.append(y[..., k] + (torch.from_numpy(correction).to(x.device) / pushes.to_rad).to(y.dtype))
         return x, torch.cat([torch.stack(steer, dim=-1), y[..., len(leads) :]], dim=-1)

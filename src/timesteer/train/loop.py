@@ -27,7 +27,7 @@ from timesteer import __version__
 from timesteer.allocator import keep_freed_memory
 from timesteer.config import from_dict, to_dict
 from timesteer.data.augment import DEFAULT_PUSH_RATE_HZ
-from timesteer.data.timewarp import shown_rates, warp_index
+from timesteer.data.timewarp import warp_index
 from timesteer.data.windows import Plan, min_chunks, plan_lanes, plan_windows
 from timesteer.errors import ConfigError, TimesteerError
 from timesteer.files import hold, lock_for, refuse_foreign_directory, write_json, writing
@@ -373,8 +373,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
                          weights=run.loss_weights, pushes=data.pushes,
                          distances=data.distances if model.distance_input else None,
                          steer_columns=len(data.steer_leads_s), head_frames=data.head_frames,
-                         steering=data.steering,
-                         warp_rates=shown_rates(warp, data.train_spans) if warp is not None else None)
+                         steering=data.steering)
     model.train()
     state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
     gtt: list[np.ndarray] = []
