@@ -67,14 +67,14 @@ def test_a_lead_heads_label_is_the_frame_the_lane_shows_its_lead_later():
     n, lead = 240, 3
     frames = np.arange(n, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
     steering = np.arange(n, dtype=np.float64)  # steering i on frame i
-    head_frames = lead_index(n, [(0, n)], lead)[None]
-    targets = np.stack([steering, steering[head_frames[0]]], axis=1)
+    steer_frames = np.stack([np.arange(n), lead_index(n, [(0, n)], lead)])  # the plain label, the head's
+    targets = steering[steer_frames].T
     warp = warp_index(n, [(0, n)], 1.0, np.random.default_rng(5))
     rng = np.random.default_rng(6)
     plan = plan_lanes([(0, n)], 4, 12, rng)
     compared = ahead = 0
     for batch in BatchStream([frames], targets, plan, rng, None, warp=warp, steer_columns=2,
-                             head_frames=head_frames, steering=steering):
+                             steer_frames=steer_frames, steering=steering):
         shown = batch.frames[:, :, 0, 0, 0].double()
         head = batch.targets[..., 1].double()
         assert torch.equal(batch.targets[..., 0].double(), shown), "the plain label is the frame's own"
@@ -82,8 +82,14 @@ def test_a_lead_heads_label_is_the_frame_the_lane_shows_its_lead_later():
         compared += head[:, : -lead].numel()
         ahead += int((head - shown > lead).sum())  # further than `lead` recorded frames: a 2x stretch
     assert compared > 100 and ahead > 10, (compared, ahead)
+    # a plain label that leads too (`label_lead_s`): the frame shown its lead later, like a head's
+    leading = np.stack([lead_index(n, [(0, n)], 2), lead_index(n, [(0, n)], lead)])
+    for batch in BatchStream([frames], steering[leading].T, plan_lanes([(0, n)], 4, 12, rng), rng, None, warp=warp,
+                             steer_columns=2, steer_frames=leading, steering=steering):
+        shown = batch.frames[:, :, 0, 0, 0].double()
+        assert torch.equal(batch.targets[:, :-2, 0].double(), shown[:, 2:])
     # without time warp the labels are the targets as loaded
     for batch in BatchStream([frames], targets, plan_lanes([(0, n)], 4, 12, rng), rng, None, steer_columns=2,
-                             head_frames=head_frames, steering=steering):
+                             steer_frames=steer_frames, steering=steering):
         shown = batch.frames[:, :, 0, 0, 0].double()
         assert torch.equal(batch.targets[..., 1].double(), torch.clamp(shown + lead, max=n - 1))

@@ -45,7 +45,7 @@ class BatchStream:
                  prefetch: int = 3, commands: np.ndarray | None = None, device: torch.device | None = None,
                  warp: np.ndarray | None = None, weights: np.ndarray | None = None,
                  pushes: PushSource | None = None, distances: np.ndarray | None = None,
-                 steer_columns: int = 1, head_frames: np.ndarray | None = None,
+                 steer_columns: int = 1, steer_frames: np.ndarray | None = None,
                  steering: np.ndarray | None = None) -> None:
         self.cameras = cameras
         self.steer_columns = steer_columns  # targets' first columns that are steering (the lead heads')
@@ -55,9 +55,10 @@ class BatchStream:
         self.distances = distances
         self.weights = weights  # (N,) loss weight per frame index; None: all alike
         self.warp = warp  # frame shown at each frame index (data/timewarp.py); None: the frames themselves
-        # Lead heads under time warp: a head's label is the steering the lane is shown its lead later, so
-        # that its lead holds in the time the lane sees (in a stretch at 2x, twice as many recorded frames).
-        self.head_frames = head_frames if warp is not None and steering is not None else None
+        # A steering label that leads its frame (lead heads, a label lead) under time warp: the steering the
+        # lane is shown its lead later, so that the lead holds in the time the lane sees (in a stretch at 2x,
+        # twice as many recorded frames; counted in recorded frames it would halve there).
+        self.steer_frames = steer_frames if warp is not None and steering is not None else None
         self.steering = steering
         # Where frames are converted and augmented: a CUDA device, or None for the CPU.
         self.device = device if device is not None and device.type == "cuda" else None
@@ -113,12 +114,12 @@ class BatchStream:
         return Batch(x, y, torch.from_numpy(reset.copy()), plan.warmup, c, w, m)
 
     def _targets(self, idx: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        """(B, L, K) float32: the labels of the frames shown `idx` at the lanes' `slots`; under time warp each
-        lead head's is the steering of the frame the lane shows at its lead (`head_frames` of the slot)."""
+        """(B, L, K) float32: the labels of the frames shown `idx` at the lanes' `slots`; under time warp a
+        steering column that leads is the steering of the frame the lane shows at its lead (`steer_frames`)."""
         y = self.targets[idx].astype(np.float32)
-        if self.head_frames is not None:
+        if self.steer_frames is not None:
             assert self.warp is not None and self.steering is not None
-            for k, frames in enumerate(self.head_frames, start=1):
+            for k, frames in enumerate(self.steer_frames):
                 y[..., k] = self.steering[self.warp[frames[slots]]]
         return y
 
@@ -140,6 +141,9 @@ class BatchStream:
         self.lane_start[reset] = plan.starts[step][reset]
         lanes = np.arange(plan.lanes)[self.lanes]
         slots = plan.starts[step][lanes, None] + np.arange(-plan.warmup, plan.seq_len) - self.lane_start[lanes, None]
+        # At the speed recorded at the frames shown, also in time warp's stretches: pushes at the speed a stretch
+        # is shown at (half or twice) were tried and cost 15 points closed loop (BENCHMARKS.md, "Lead heads in
+        # time warp's time").
         moved = np.stack([tracks.at(int(lane), slots[i], pushes.speeds_mps[idx[i]]) for i, lane in enumerate(lanes)])
         m = torch.from_numpy(moved).to(x.device)  # (B, W+L, 3): offset, heading, correction
         x = pushes.view.move(x, m[..., 0], m[..., 1])

@@ -55,9 +55,9 @@ class TrainData:
     # The lead (s) each steering column stands for (train/lead_heads.py): the plain "steering" first (the
     # latency its recordings were made under, plus any label lead), then the lead heads'.
     steer_leads_s: tuple[float, ...] = (0.0,)
-    # Per lead head, (N,) the frame whose steering is its label (its lead counted in frames) and the
-    # steering itself: under time warp a head's label is read where the lane is shown its lead later.
-    head_frames: np.ndarray | None = None  # (heads, N)
+    # Per steering column that leads its frame (a label lead, the lead heads), (N,) the frame whose steering is
+    # its label, and the steering itself: under time warp a lead is read where the lane is shown it later.
+    steer_frames: np.ndarray | None = None  # (steering columns, N); None: no column leads
     steering: np.ndarray | None = None  # (N,) the recorded steering, before any label lead
 
     @property
@@ -182,17 +182,16 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in signal], axis=1) for d in drives])
     fps = first.manifest.fps
     lead = round(cfg.label_lead_s * fps)
-    if lead:
-        targets = targets[lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(
-            d.rec.segments))], lead)]
+    labelled = lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(d.rec.segments))], lead)
+    targets = targets[labelled] if lead else targets
     # Each head: the label `lead` after its frame less the latency its recording was made under.
     latency = [recorded_latency_s(d.rec.manifest) for d in drives]
-    steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if heads else None
-    head_frames = np.stack([np.concatenate([
+    steer_frames = np.stack([labelled, *[np.concatenate([
         lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps)) + d.offset
-        for d, r in zip(drives, latency, strict=True)]) for lead_s in heads]) if heads else None
-    for k in range(len(heads)):
-        targets[:, k + 1] = steering[head_frames[k]]
+        for d, r in zip(drives, latency, strict=True)]) for lead_s in heads]]) if lead or heads else None
+    steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if steer_frames is not None else None
+    for k in range(1, len(heads) + 1):
+        targets[:, k] = steering[steer_frames[k]]
     trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]  # mixed latencies: their mean
     steer_leads_s = (sum(trained) / len(trained) + cfg.label_lead_s, *heads)
     commands = np.concatenate([previous_commands(d.rec) for d in drives])
@@ -206,7 +205,7 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
         pushes = replace(pushes, head_lead_frames=tuple(round((v - trained[0]) * fps) for v in heads))
     per_frame = np.concatenate([distances_per_frame(d.rec, per_second) for d in drives]) if distances else None
     return TrainData(drives, outputs, cameras, targets, commands, side_offset, primary.name, pushes, per_frame,
-                     steer_leads_s, head_frames, steering)
+                     steer_leads_s, steer_frames, steering)
 
 
 def lead_index(n: int, spans: list[Span], lead: int) -> np.ndarray:

@@ -372,7 +372,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
                          commands=data.commands if model.command_input else None, device=device, warp=warp,
                          weights=run.loss_weights, pushes=data.pushes,
                          distances=data.distances if model.distance_input else None,
-                         steer_columns=len(data.steer_leads_s), head_frames=data.head_frames,
+                         steer_columns=len(data.steer_leads_s), steer_frames=data.steer_frames,
                          steering=data.steering)
     model.train()
     state, t_start, loss_sum, mse_sum, frames_done = None, time.perf_counter(), 0.0, 0.0, 0
