@@ -51,6 +51,10 @@ VARIANTS = {
     # and one lead head at 0.1 s (the default on clean recordings since 2026-12-07): what it costs the plain output
     "cnn_gru+perdist+warp1+head01": {"model": "cnn_gru", "model_config": {"motion_per_distance": True},
                                      "augment": {"time_warp": 1.0}, "lead_heads_s": [0.1]},
+    # `diffnet`'s defaults on a Udacity import (motion per distance, no time warp, one head), and without the head
+    "diffnet+perdist": {"model": "diffnet", "model_config": {"motion_per_distance": True}},
+    "diffnet+perdist+head01": {"model": "diffnet", "model_config": {"motion_per_distance": True},
+                               "lead_heads_s": [0.1]},
     "conv3d_lstm": {"model": "conv3d_lstm"},
     "conv3d_lstm+warp": {"model": "conv3d_lstm", "augment": {"time_warp": 0.5}},
 }
