@@ -107,6 +107,9 @@ VARIANTS = {
                                           PUSH_WARP, *HEAD01],
     "cnn_gru+push+persec+warp1+head01": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP,
                                          *HEAD01],
+    # a head at a slower car's latency (driven with `--drive '--latency-ms 200'`)
+    "diffnet+push+perdist+head02": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH,
+                                    "--lead-heads-s", "0.2"],
 }
 
 # The motion measured against the distance or the time is the default since 2026-12-06: the variants without
