@@ -182,6 +182,8 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     targets = np.concatenate([np.stack([d.rec.signals[name] for name in signal], axis=1) for d in drives])
     fps = first.manifest.fps
     lead = round(cfg.label_lead_s * fps)
+    # The recorded steering (column 0 before any lead): what every leading label reads, here and under time warp.
+    steering = targets[:, 0].copy() if lead or heads else None
     labelled = lead_index(len(targets), [s for d in drives for s in d.shifted(segment_spans(d.rec.segments))], lead)
     targets = targets[labelled] if lead else targets
     # Each head: the label `lead` after its frame less the latency its recording was made under.
@@ -189,7 +191,6 @@ def load_train_data(cfg: TrainConfig, wanted_aux: tuple[str, ...], time_model: b
     steer_frames = np.stack([labelled, *[np.concatenate([
         lead_index(len(d.rec), segment_spans(d.rec.segments), round((lead_s - r) * fps)) + d.offset
         for d, r in zip(drives, latency, strict=True)]) for lead_s in heads]]) if lead or heads else None
-    steering = np.concatenate([d.rec.signals["steering"] for d in drives]) if steer_frames is not None else None
     for k in range(1, len(heads) + 1):
         targets[:, k] = steering[steer_frames[k]]
     trained = [r for d, r in zip(drives, latency, strict=True) if d.train_spans]  # mixed latencies: their mean

@@ -16,10 +16,10 @@ manifest's `source.details.conditions.latency_ms`; imports that do not say count
 lead each steering column stands for (`RunData.steer_leads_s`: the recording's own latency for the plain
 "steering", then the heads'). Under time warp (`data/timewarp.py`) a head's label is the steering of the
 frame the lane is shown that lead later, so the lead holds in the time the model sees (train/batches.py).
-Open-loop evaluation reads the plain "steering" (the recorded label); a
-drive, record-sim's model driver, `serve`, `export` and `Steerer.from_run(latency_s=...)` pick the column
-whose lead is nearest the car's latency (the simulator's `--latency-ms`), as openpilot samples its plan at
-the car's actuator delay. With no latency given, the plain "steering" steers, as before.
+Open-loop evaluation reads the plain "steering" (the recorded label); a drive, record-sim's model driver,
+`serve`, `export` and `Steerer.from_run(latency_s=...)` pick the column whose lead is nearest the car's
+latency (the simulator's `--latency-ms`), as openpilot samples its plan at the car's actuator delay. With
+no latency given, the plain "steering" steers, as before.
 
 One head at 0.1 s is the default of `diffnet` and `cnn_gru` (`DEFAULT_LEAD_HEADS_S`; BENCHMARKS.md, "One
 lead head"; 3 seeds, CarRacing, trained on clean driving, 20 held-out tracks under `hard`, where the drive
