@@ -107,6 +107,10 @@ VARIANTS = {
                                           PUSH_WARP, *HEAD01],
     "cnn_gru+push+persec+warp1+head01": ["--model", "cnn_gru", "--model-config", PER_SECOND, "--augment", PUSH_WARP,
                                          *HEAD01],
+    # the defaults without the picture's sideways slide (the feature issue 29 named as the copycat's)
+    "cnn_gru+push+perdist+warp1+head01-slide": ["--model", "cnn_gru", "--model-config",
+                                                '{"motion_per_distance": true, "shift_bands": 0}', "--augment",
+                                                PUSH_WARP, *HEAD01],
     # a head at a slower car's latency (driven with `--drive '--latency-ms 200'`)
     "diffnet+push+perdist+head02": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH,
                                     "--lead-heads-s", "0.2"],
