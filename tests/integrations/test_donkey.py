@@ -93,3 +93,59 @@ def test_radian_models_need_the_cars_full_lock(tmp_path):
     steerer = Steerer.from_run(tmp_path / "run")
     assert steerer.to_rad is not None
     assert angle == pytest.approx(np.clip(steerer.step(frame, 0.0) * steerer.to_rad / 0.4, -1, 1), abs=1e-5)
+
+
+def _natives(stream_rec, n: int) -> list[np.ndarray]:
+    from pathlib import Path
+
+    from PIL import Image
+
+    from timesteer.data import Recording
+    from timesteer.data.importers.udacity_sim import parse
+
+    rec = Recording.open(stream_rec)
+    return [np.asarray(Image.open(p).convert("RGB")) for p in
+            parse(Path(rec.manifest.source.path)).cameras[0].frames.paths[:n]]
+
+
+def test_a_frame_that_comes_again_is_not_a_step(stream_runs, stream_rec):
+    # A camera at half the loop's rate: every frame comes twice, stamped with the loop's clock. The pilot
+    # must steer as one fed each frame once, when it first came (the held calls answer the last angle).
+    run, natives = stream_runs["cnn_gru"], _natives(stream_rec, 5)
+    t = {"now": 0.0}
+    pilot = TimesteerPilot(run, clock=lambda: t["now"])
+    reference = TimesteerPilot(run, clock=lambda: t["now"])
+    angles, expected = [], []
+    for k, frame in enumerate(natives):
+        for repeat in range(2):
+            t["now"] = (2 * k + repeat) * 0.1  # the recording's own 10 Hz loop
+            angles.append(pilot.run(frame.copy())[0])  # a fresh array each loop, as a camera part may give
+            if repeat == 0:
+                expected.append(reference.run(frame)[0])
+            else:
+                expected.append(expected[-1])
+    assert pilot.repeats == len(natives) and reference.repeats == 0
+    assert pilot.steerer.frames_seen == len(natives)
+    assert angles == pytest.approx(expected, abs=1e-6)
+    # Stepped twice, a frame shows the model a car that did not move: not what the pilot steered.
+    stepped = Steerer.from_run(run)
+    plain = [stepped.step(f, 0.1 * i) for i, f in enumerate(np.repeat(np.stack(natives), 2, axis=0))]
+    assert max(abs(a - b) for a, b in zip(np.clip(plain, -1, 1), angles, strict=True)) > 1e-4
+
+
+def test_a_refilled_buffer_and_a_still_camera_are_stepped(stream_runs, stream_rec):
+    run, (f0, f1) = stream_runs["cnn_gru"], _natives(stream_rec, 2)
+    t = {"now": 0.0}
+    pilot = TimesteerPilot(run, clock=lambda: t["now"], pause_reset_s=0.5)
+    buffer = f0.copy()
+    pilot.run(buffer)
+    buffer[:] = f1  # the camera part writes its next frame into the same array: a new picture
+    t["now"] = 0.1
+    pilot.run(buffer)
+    assert pilot.repeats == 0 and pilot.steerer.frames_seen == 2
+    # The same picture for longer than pause_reset_s: a car standing still, stepped again from a fresh state.
+    for now in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        t["now"] = now
+        angle, _ = pilot.run(f1.copy())
+    assert pilot.repeats == 5 and pilot.steerer.frames_seen == 1  # the Steerer reset on the pause, then stepped
+    assert angle == pytest.approx(np.clip(Steerer.from_run(run).step(f1, 0.0), -1, 1), abs=1e-5)

@@ -14,6 +14,16 @@ steers: the throttle it returns is the fixed `throttle` given (donkeycar's pilot
 The model's state is reset when the pilot is switched on: donkeycar stops calling a `run_pilot` part in
 user mode, so a pause of more than half a second between frames starts a new drive (a model trained
 on a donkeycar tub knows its frame rate, and the Steerer keeps it on that clock).
+
+A camera frame that comes again is not a new picture. donkeycar's threaded camera parts hand the vehicle
+loop their latest frame, so a loop faster than the camera (or a camera that stalls for a moment) passes
+the same frame twice, and this part stamps each call with the clock, not the capture time: stepped, the
+repeat would show a model that reads motion a car that did not move for one frame period, then twice the
+motion (the shortcut test's 0.5x replay, where `diffnet` is worse than one frame). The part answers a
+frame equal to the last one it passed on with the angle it gave, without stepping; the next new frame is
+stepped with the time since the last new one (`Steerer.step`'s clock). A camera still for longer than
+`pause_reset_s` is stepped again, as a picture of a car standing still. `repeats` counts the frames
+held.
 """
 
 from __future__ import annotations
@@ -53,14 +63,32 @@ class TimesteerPilot:
             raise TimesteerError(f"{source}: steers in {unit!r}; give max_steering_rad (the car's full lock in "
                                  f"radians) to turn that into donkeycar's [-1, 1]")
         self.frames = 0
+        self.repeats = 0  # frames that came again and were answered without stepping
+        self._last_frame: np.ndarray | None = None
+        self._last_new_s = 0.0
+        self._last_angle = 0.0
+
+    def _repeated(self, frame: np.ndarray, now_s: float) -> bool:
+        """Whether `frame` is the last one passed on again, inside the time a still camera is given. The
+        content is compared, not the object: a camera part may refill the same buffer."""
+        last, still_s = self._last_frame, self.steerer.gap_reset_s
+        return (last is not None and (still_s is None or now_s - self._last_new_s <= still_s)
+                and last.shape == frame.shape and np.array_equal(last, frame))
 
     def run(self, img_arr: Any, *_: Any) -> tuple[float, float]:
         """One camera frame (H, W, 3) RGB uint8 -> (angle in [-1, 1], throttle)."""
         if img_arr is None:  # no camera frame yet: donkeycar passes None at start-up
             return 0.0, 0.0
-        value = self.steerer.step(np.asarray(img_arr), self.clock())
+        frame, now_s = np.asarray(img_arr), self.clock()
         self.frames += 1
-        return float(np.clip(value * self.scale, -1.0, 1.0)), self.throttle
+        if self._repeated(frame, now_s):
+            self.repeats += 1
+            return self._last_angle, self.throttle
+        value = self.steerer.step(frame, now_s)
+        self._last_frame, self._last_new_s = frame.copy(), now_s
+        self._last_angle = float(np.clip(value * self.scale, -1.0, 1.0))
+        return self._last_angle, self.throttle
 
     def shutdown(self) -> None:
         self.steerer.reset()
+        self._last_frame = None
