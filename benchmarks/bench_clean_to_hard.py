@@ -115,6 +115,10 @@ VARIANTS = {
     "cnn_gru+push+perdist+warp1+head01+mf3": ["--model", "cnn_gru", "--model-config",
                                               '{"motion_per_distance": true, "motion_frames": 3}', "--augment",
                                               PUSH_WARP, *HEAD01],
+    # the defaults with diffnet's 100 features a frame
+    "cnn_gru+push+perdist+warp1+head01+fd100": ["--model", "cnn_gru", "--model-config",
+                                                '{"motion_per_distance": true, "feature_dim": 100}', "--augment",
+                                                PUSH_WARP, *HEAD01],
     # a head at a slower car's latency (driven with `--drive '--latency-ms 200'`)
     "diffnet+push+perdist+head02": ["--model", "diffnet", "--model-config", PER_DISTANCE, "--augment", PUSH,
                                     "--lead-heads-s", "0.2"],
