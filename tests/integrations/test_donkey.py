@@ -39,12 +39,23 @@ class FakeVehicle:
             part.shutdown()
 
 
-@pytest.mark.parametrize("source", ["run", "onnx"])
-def test_a_pilot_in_a_vehicle_loop(stream_runs, stream_rec, tmp_path, source):
+def _natives(stream_rec, n: int) -> list[np.ndarray]:
+    """The first `n` camera frames of the test recording's source, as the camera gave them."""
+    from pathlib import Path
+
     from PIL import Image
 
     from timesteer.data import Recording
     from timesteer.data.importers.udacity_sim import parse
+
+    rec = Recording.open(stream_rec)
+    return [np.asarray(Image.open(p).convert("RGB")) for p in
+            parse(Path(rec.manifest.source.path)).cameras[0].frames.paths[:n]]
+
+
+@pytest.mark.parametrize("source", ["run", "onnx"])
+def test_a_pilot_in_a_vehicle_loop(stream_runs, stream_rec, tmp_path, source):
+    from timesteer.data import Recording
 
     run = stream_runs["cnn_gru"]
     path = run
@@ -55,8 +66,7 @@ def test_a_pilot_in_a_vehicle_loop(stream_runs, stream_rec, tmp_path, source):
     pilot = TimesteerPilot(path, throttle=0.25, clock=lambda: car.t)
     car.add(pilot, inputs=["cam/image_array"], outputs=["pilot/angle", "pilot/throttle"], run_condition="run_pilot")
     rec = Recording.open(stream_rec)
-    natives = [np.asarray(Image.open(p).convert("RGB")) for p in
-               parse(__import__("pathlib").Path(rec.manifest.source.path)).cameras[0].frames.paths[:8]]
+    natives = _natives(stream_rec, 8)
     reference = Steerer.from_run(run)
     expected = [reference.step_shaped(np.asarray(rec.frames[i])) for i in range(8)]
 
@@ -93,19 +103,6 @@ def test_radian_models_need_the_cars_full_lock(tmp_path):
     steerer = Steerer.from_run(tmp_path / "run")
     assert steerer.to_rad is not None
     assert angle == pytest.approx(np.clip(steerer.step(frame, 0.0) * steerer.to_rad / 0.4, -1, 1), abs=1e-5)
-
-
-def _natives(stream_rec, n: int) -> list[np.ndarray]:
-    from pathlib import Path
-
-    from PIL import Image
-
-    from timesteer.data import Recording
-    from timesteer.data.importers.udacity_sim import parse
-
-    rec = Recording.open(stream_rec)
-    return [np.asarray(Image.open(p).convert("RGB")) for p in
-            parse(Path(rec.manifest.source.path)).cameras[0].frames.paths[:n]]
 
 
 def test_a_frame_that_comes_again_is_not_a_step(stream_runs, stream_rec):

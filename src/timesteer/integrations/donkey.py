@@ -19,11 +19,11 @@ A camera frame that comes again is not a new picture. donkeycar's threaded camer
 loop their latest frame, so a loop faster than the camera (or a camera that stalls for a moment) passes
 the same frame twice, and this part stamps each call with the clock, not the capture time: stepped, the
 repeat would show a model that reads motion a car that did not move for one frame period, then twice the
-motion (the shortcut test's 0.5x replay, where `diffnet` is worse than one frame). The part answers a
-frame equal to the last one it passed on with the angle it gave, without stepping; the next new frame is
-stepped with the time since the last new one (`Steerer.step`'s clock). A camera still for longer than
-`pause_reset_s` is stepped again, as a picture of a car standing still. `repeats` counts the frames
-held.
+motion (the shortcut test's 0.5x replay, where `diffnet` is worse than one frame). The part gives a
+frame equal to the last one it passed on that frame's own timestamp, as the simulators give a lost frame,
+so the Steerer answers it with the steering it gave and does not step; the next new frame is stepped with
+the time since the last new one. A camera still for longer than `pause_reset_s` is stepped again, as a
+picture of a car standing still. `repeats` counts the frames held.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ class TimesteerPilot:
         self.frames = 0
         self.repeats = 0  # frames that came again and were answered without stepping
         self._last_frame: np.ndarray | None = None
-        self._last_new_s = 0.0
-        self._last_angle = 0.0
+        self._last_new_s = 0.0  # the clock when the last new frame came: a repeat's timestamp
 
     def _repeated(self, frame: np.ndarray, now_s: float) -> bool:
         """Whether `frame` is the last one passed on again, inside the time a still camera is given. The
@@ -83,11 +82,11 @@ class TimesteerPilot:
         self.frames += 1
         if self._repeated(frame, now_s):
             self.repeats += 1
-            return self._last_angle, self.throttle
+            now_s = self._last_new_s  # its own timestamp again: the Steerer holds its steering, as for a lost frame
+        else:
+            self._last_frame, self._last_new_s = frame.copy(), now_s
         value = self.steerer.step(frame, now_s)
-        self._last_frame, self._last_new_s = frame.copy(), now_s
-        self._last_angle = float(np.clip(value * self.scale, -1.0, 1.0))
-        return self._last_angle, self.throttle
+        return float(np.clip(value * self.scale, -1.0, 1.0)), self.throttle
 
     def shutdown(self) -> None:
         self.steerer.reset()
